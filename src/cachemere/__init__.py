@@ -1,0 +1,28 @@
+"""cachemere: Django's cache framework for any Python program or web app."""
+
+from .backends.base import DEFAULT_TIMEOUT, BaseCache
+from .conf import DEFAULT_CACHE_ALIAS, configure, settings
+from .exceptions import (
+    CacheKeyWarning,
+    ImproperlyConfigured,
+    InvalidCacheBackendError,
+    InvalidCacheKey,
+)
+from .handler import CacheHandler, cache, caches
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_CACHE_ALIAS",
+    "DEFAULT_TIMEOUT",
+    "BaseCache",
+    "CacheHandler",
+    "CacheKeyWarning",
+    "ImproperlyConfigured",
+    "InvalidCacheBackendError",
+    "InvalidCacheKey",
+    "cache",
+    "caches",
+    "configure",
+    "settings",
+]

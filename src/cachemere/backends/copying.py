@@ -1,0 +1,63 @@
+"""Isolating stored values from the caller without paying pickle when it is not needed.
+
+A cache must hand back a value that later mutation of the caller's object
+cannot reach (Django gets this by pickling everything).  Immutable values need
+no copy at all, and a dict or list whose members are all immutable needs only
+a shallow copy, which is many times cheaper than a pickle round trip.
+Everything else is pickled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import fractions
+import pickle
+import uuid
+from typing import Any
+
+AS_IS = 0
+SHALLOW = 1
+PICKLED = 2
+
+_SCALARS = frozenset({
+    str, bytes, int, float, bool, complex, type(None),
+    decimal.Decimal, fractions.Fraction, uuid.UUID,
+    datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+})  # fmt: skip
+_SHALLOW_CONTAINERS = frozenset({dict, list})
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def _immutable(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is tuple or kind is frozenset:
+        return all(_immutable(item) for item in value)
+    return False
+
+
+def freeze(value: Any) -> tuple[int, Any]:
+    """Return ``(kind, payload)``: what to keep so :func:`thaw` can hand out a private copy."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return AS_IS, value
+    if kind is dict:
+        if all(_immutable(k) and _immutable(v) for k, v in value.items()):
+            return SHALLOW, value.copy()
+    elif kind is list:
+        if all(_immutable(item) for item in value):
+            return SHALLOW, value.copy()
+    elif _immutable(value):
+        return AS_IS, value
+    return PICKLED, pickle.dumps(value, _PROTOCOL)
+
+
+def thaw(kind: int, payload: Any) -> Any:
+    """The caller's copy of a value kept by :func:`freeze`."""
+    if kind == AS_IS:
+        return payload
+    if kind == SHALLOW:
+        return payload.copy()
+    return pickle.loads(payload)

@@ -1,0 +1,184 @@
+"""Local-memory cache: a per-process LRU store, shared by every cache with the same LOCATION."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from time import time as _now
+from typing import Any
+
+from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from .copying import AS_IS, freeze, thaw
+
+# An entry is (expiry or None, copy kind, payload); see copying.freeze.
+Entry = tuple[float | None, int, Any]
+
+
+class _Store:
+    """One LOCATION's data: least recently used first, most recently used last."""
+
+    __slots__ = ("data", "lock")
+
+    def __init__(self) -> None:
+        self.data: OrderedDict[str, Entry] = OrderedDict()
+        self.lock = threading.Lock()
+
+
+_stores: dict[str, _Store] = {}
+_stores_lock = threading.Lock()
+
+
+def _store_for(name: str) -> _Store:
+    with _stores_lock:
+        store = _stores.get(name)
+        if store is None:
+            store = _stores[name] = _Store()
+        return store
+
+
+class LocMemCache(BaseCache):
+    """Thread-safe LRU cache in this process's memory.
+
+    Reads take no lock: single dict operations are atomic, and an entry is
+    replaced as a whole, never changed in place.  Writes hold the store's lock
+    only for the dict operations; values are copied before it is taken.
+    """
+
+    blocking = False
+
+    def __init__(self, name: str, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        store = _store_for(str(name))
+        self._data = store.data
+        self._lock = store.lock
+
+    # Callers must hold the lock.
+    def _cull(self) -> None:
+        data = self._data
+        if self._cull_frequency == 0:
+            data.clear()
+            return
+        for _ in range(len(data) // self._cull_frequency):
+            data.popitem(last=False)
+
+    def _put(self, key: str, entry: Entry) -> None:
+        data = self._data
+        if len(data) >= self._max_entries:
+            self._cull()
+        data[key] = entry
+        data.move_to_end(key)
+
+    def _live(self, key: str) -> Entry | None:
+        """The entry for ``key``; an expired one is dropped and None returned."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        expiry = entry[0]
+        if expiry is not None and expiry <= _now():
+            with self._lock:
+                if self._data.get(key) is entry:
+                    del self._data[key]
+            return None
+        return entry
+
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        key = self.make_and_validate_key(key, version)
+        entry = self._data.get(key)
+        if entry is None:
+            return default
+        expiry = entry[0]
+        if expiry is not None and expiry <= _now():
+            self._live(key)
+            return default
+        try:
+            self._data.move_to_end(key)
+        except KeyError:  # deleted by another thread meanwhile: still a hit for us
+            pass
+        return entry[2] if entry[1] == AS_IS else thaw(entry[1], entry[2])
+
+    def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
+        key = self.make_and_validate_key(key, version)
+        entry = (self.get_backend_timeout(timeout), *freeze(value))
+        with self._lock:
+            self._put(key, entry)
+
+    def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        entry = (self.get_backend_timeout(timeout), *freeze(value))
+        with self._lock:
+            current = self._data.get(key)
+            if current is not None and (current[0] is None or current[0] > _now()):
+                return False
+            self._put(key, entry)
+            return True
+
+    def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        expiry = self.get_backend_timeout(timeout)
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or (entry[0] is not None and entry[0] <= _now()):
+                return False
+            self._data[key] = (expiry, entry[1], entry[2])
+            return True
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        with self._lock:
+            return self._data.pop(key, None) is not None
+
+    def has_key(self, key: Any, version: Any = None) -> bool:
+        return self._live(self.make_and_validate_key(key, version)) is not None
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        key = self.make_and_validate_key(key, version)
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or (entry[0] is not None and entry[0] <= _now()):
+                self._data.pop(key, None)
+                raise ValueError(f"Key '{key}' not found")
+            new_value = thaw(entry[1], entry[2]) + delta
+            # The expiry is kept, as memcached and redis keep it.
+            self._data[key] = (entry[0], *freeze(new_value))
+            self._data.move_to_end(key)
+            return new_value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
+        data, make_key, now = self._data, self.make_and_validate_key, _now()
+        found = {}
+        for raw in keys:
+            key = make_key(raw, version)
+            entry = data.get(key)
+            if entry is None:
+                continue
+            if entry[0] is not None and entry[0] <= now:
+                self._live(key)
+                continue
+            try:
+                data.move_to_end(key)
+            except KeyError:
+                pass
+            found[raw] = entry[2] if entry[1] == AS_IS else thaw(entry[1], entry[2])
+        return found
+
+    def set_many(
+        self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> list[Any]:
+        expiry = self.get_backend_timeout(timeout)
+        make_key = self.make_and_validate_key
+        entries = [(make_key(key, version), (expiry, *freeze(value))) for key, value in data.items()]
+        with self._lock:
+            for key, entry in entries:
+                self._put(key, entry)
+        return []
+
+    def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
+        made = [self.make_and_validate_key(key, version) for key in keys]
+        with self._lock:
+            for key in made:
+                self._data.pop(key, None)

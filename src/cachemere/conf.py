@@ -1,0 +1,173 @@
+"""Settings: ``configure()``, a settings module named by an environment variable, or defaults.
+
+Precedence: values passed to :func:`configure` win; otherwise the module named
+by ``CACHEMERE_SETTINGS_MODULE`` is read (its upper-case names); otherwise the
+defaults below apply, which make ``default`` a local-memory cache.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Callable, Mapping
+from importlib import import_module
+from typing import Any
+
+from .exceptions import ImproperlyConfigured
+
+ENVIRONMENT_VARIABLE = "CACHEMERE_SETTINGS_MODULE"
+DEFAULT_CACHE_ALIAS = "default"
+LOCMEM_BACKEND = "cachemere.backends.locmem.LocMemCache"
+
+DEFAULTS: dict[str, Any] = {
+    "CACHES": {DEFAULT_CACHE_ALIAS: {"BACKEND": LOCMEM_BACKEND}},
+    "CACHE_MIDDLEWARE_ALIAS": DEFAULT_CACHE_ALIAS,
+    "CACHE_MIDDLEWARE_KEY_PREFIX": "",
+    "CACHE_MIDDLEWARE_SECONDS": 600,
+    "SECRET_KEY": None,
+    "DATABASES": {},
+    "DATABASE_ROUTERS": [],
+    "USE_I18N": False,
+    "USE_TZ": False,
+}
+
+CACHE_KEYS = frozenset(
+    {"BACKEND", "LOCATION", "TIMEOUT", "OPTIONS", "KEY_PREFIX", "VERSION", "KEY_FUNCTION"}
+)
+# Lower-case spellings Django still accepts at the top level of an entry.
+LEGACY_CACHE_KEYS = frozenset({"timeout", "max_entries", "cull_frequency"})
+
+_DJANGO_BACKENDS = "django.core.cache.backends."
+_OUR_BACKENDS = "cachemere.backends."
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def backend_path(backend: Any) -> Any:
+    """Map ``django.core.cache.backends.*`` paths to ours; anything else unchanged."""
+    if isinstance(backend, str) and backend.startswith(_DJANGO_BACKENDS):
+        return _OUR_BACKENDS + backend[len(_DJANGO_BACKENDS) :]
+    return backend
+
+
+def validate_caches(caches: Any) -> dict[str, dict[str, Any]]:
+    """Check the shape of a ``CACHES`` dict; return a normalised copy.
+
+    Errors name the alias and the offending key, so a typo is found at once.
+    """
+    if not isinstance(caches, Mapping):
+        raise ImproperlyConfigured(f"CACHES must be a dict of alias to settings, got {caches!r}")
+    result: dict[str, dict[str, Any]] = {}
+    for alias, entry in caches.items():
+        where = f"CACHES[{alias!r}]"
+        if not isinstance(entry, Mapping):
+            raise ImproperlyConfigured(f"{where} must be a dict, got {entry!r}")
+        for key in entry:
+            if key not in CACHE_KEYS and key not in LEGACY_CACHE_KEYS:
+                raise ImproperlyConfigured(
+                    f"{where} has an unknown key {key!r}{_suggest(str(key), CACHE_KEYS)}; "
+                    f"allowed keys are {', '.join(sorted(CACHE_KEYS))}"
+                )
+        if "BACKEND" not in entry:
+            raise ImproperlyConfigured(f"{where} has no 'BACKEND'")
+        backend = entry["BACKEND"]
+        if not (isinstance(backend, str) or isinstance(backend, type)):
+            raise ImproperlyConfigured(
+                f"{where}['BACKEND'] must be a dotted path or a class, got {backend!r}"
+            )
+        options = entry.get("OPTIONS", {})
+        if options is not None and not isinstance(options, Mapping):
+            raise ImproperlyConfigured(f"{where}['OPTIONS'] must be a dict, got {options!r}")
+        key_func = entry.get("KEY_FUNCTION")
+        if key_func is not None and not (isinstance(key_func, str) or callable(key_func)):
+            raise ImproperlyConfigured(
+                f"{where}['KEY_FUNCTION'] must be a dotted path or a callable, got {key_func!r}"
+            )
+        normalised = dict(entry)
+        normalised["BACKEND"] = backend_path(backend)
+        normalised["OPTIONS"] = dict(options or {})
+        result[str(alias)] = normalised
+    return result
+
+
+class Settings:
+    """The settings in force: attribute access to upper-case names."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        merged = {**DEFAULTS, **values}
+        caches = validate_caches(merged["CACHES"])
+        if DEFAULT_CACHE_ALIAS not in caches:
+            raise ImproperlyConfigured("CACHES must define a 'default' cache")
+        merged["CACHES"] = caches
+        for name, value in merged.items():
+            setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(f"no setting named {name!r}{_suggest(name, DEFAULTS)}")
+
+
+def _from_module(module_name: str) -> dict[str, Any]:
+    try:
+        module = import_module(module_name)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"{ENVIRONMENT_VARIABLE}={module_name!r} cannot be imported: {exc}"
+        ) from exc
+    return {name: getattr(module, name) for name in dir(module) if name.isupper()}
+
+
+class LazySettings:
+    """Loads the settings on first use; :func:`configure` replaces them."""
+
+    def __init__(self) -> None:
+        self._wrapped: Settings | None = None
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def _load(self) -> Settings:
+        with self._lock:
+            if self._wrapped is None:
+                module_name = os.environ.get(ENVIRONMENT_VARIABLE)
+                self._wrapped = Settings(_from_module(module_name) if module_name else {})
+            return self._wrapped
+
+    def __getattr__(self, name: str) -> Any:
+        wrapped = self._wrapped or self._load()
+        return getattr(wrapped, name)
+
+    @property
+    def configured(self) -> bool:
+        return self._wrapped is not None
+
+    def configure(self, **values: Any) -> None:
+        unknown = [name for name in values if name not in DEFAULTS]
+        if unknown:
+            name = unknown[0]
+            raise ImproperlyConfigured(f"unknown setting {name!r}{_suggest(name, DEFAULTS)}")
+        new = Settings(values)
+        with self._lock:
+            self._wrapped = new
+        for listener in self._listeners:
+            listener()
+
+    def reset(self) -> None:
+        """Forget the settings; the next use loads them again (for tests)."""
+        with self._lock:
+            self._wrapped = None
+        for listener in self._listeners:
+            listener()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+
+settings = LazySettings()
+
+
+def configure(**values: Any) -> None:
+    """Configure cachemere in code, e.g. ``configure(CACHES={...})``."""
+    settings.configure(**values)

@@ -1,0 +1,130 @@
+"""The ``caches`` handler: one backend instance per alias per thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from .conf import DEFAULT_CACHE_ALIAS, settings, validate_caches
+from .exceptions import ImproperlyConfigured, InvalidCacheBackendError
+from .utils import resolve
+
+if TYPE_CHECKING:
+    from .backends.base import BaseCache
+
+
+class CacheHandler:
+    """Maps aliases to backend instances, created on first use in each thread.
+
+    ``CacheHandler({...})`` uses the dict given (for apps that want no
+    globals); ``CacheHandler()`` follows the global settings.
+    """
+
+    def __init__(self, caches: Mapping[str, Any] | None = None) -> None:
+        self._explicit = validate_caches(caches) if caches is not None else None
+        self._local = threading.local()
+
+    @property
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """The validated ``CACHES`` dict this handler serves."""
+        if self._explicit is not None:
+            return self._explicit
+        return settings.CACHES
+
+    def create_connection(self, alias: str) -> BaseCache:
+        """Build a new backend instance for ``alias``."""
+        try:
+            params = dict(self.settings[alias])
+        except KeyError:
+            raise InvalidCacheBackendError(f"The cache {alias!r} doesn't exist.") from None
+        backend = params.pop("BACKEND")
+        location = params.pop("LOCATION", "")
+        try:
+            backend_cls = resolve(backend)
+        except ImportError as exc:
+            raise InvalidCacheBackendError(
+                f"Could not find backend {backend!r} for cache {alias!r}: {exc}"
+            ) from exc
+        try:
+            return backend_cls(location, params)
+        except InvalidCacheBackendError:
+            raise
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"CACHES[{alias!r}]: {exc}") from exc
+        except Exception as exc:
+            exc.add_note(f"while creating cache {alias!r} ({backend})")
+            raise
+
+    def __getitem__(self, alias: str) -> BaseCache:
+        connections = self._local.__dict__
+        try:
+            return connections[alias]
+        except KeyError:
+            connection = connections[alias] = self.create_connection(alias)
+            return connection
+
+    def __setitem__(self, alias: str, value: BaseCache) -> None:
+        self._local.__dict__[alias] = value
+
+    def __delitem__(self, alias: str) -> None:
+        del self._local.__dict__[alias]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.settings)
+
+    def __contains__(self, alias: object) -> bool:
+        return alias in self.settings
+
+    def all(self, initialized_only: bool = False) -> list[BaseCache]:
+        """Every alias's instance in this thread (only those already made, if asked)."""
+        if initialized_only:
+            connections = self._local.__dict__
+            return [connections[alias] for alias in self if alias in connections]
+        return [self[alias] for alias in self]
+
+    def close_all(self) -> None:
+        """Close the instances this thread has made."""
+        for connection in self.all(initialized_only=True):
+            connection.close()
+
+    def reset(self) -> None:
+        """Close this thread's instances and forget every thread's (settings changed)."""
+        self.close_all()
+        self._local = threading.local()
+
+
+class CacheProxy:
+    """Stands for ``caches[alias]``, resolved on every use (so per thread)."""
+
+    __slots__ = ("_alias", "_handler")
+
+    def __init__(self, handler: CacheHandler, alias: str) -> None:
+        object.__setattr__(self, "_handler", handler)
+        object.__setattr__(self, "_alias", alias)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handler[self._alias], name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._handler[self._alias], name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._handler[self._alias], name)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._handler[self._alias]
+
+    def __eq__(self, other: object) -> bool:
+        return self._handler[self._alias] == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<CacheProxy {self._alias!r}: {self._handler[self._alias]!r}>"
+
+
+caches = CacheHandler()
+settings.on_change(caches.reset)
+#: The default cache, i.e. ``caches["default"]`` of the current thread.
+cache = cast("BaseCache", CacheProxy(caches, DEFAULT_CACHE_ALIAS))
