@@ -75,7 +75,7 @@ def validate_caches(caches: Any) -> dict[str, dict[str, Any]]:
         if "BACKEND" not in entry:
             raise ImproperlyConfigured(f"{where} has no 'BACKEND'")
         backend = entry["BACKEND"]
-        if not (isinstance(backend, str) or isinstance(backend, type)):
+        if not isinstance(backend, (str, type)):
             raise ImproperlyConfigured(
                 f"{where}['BACKEND'] must be a dotted path or a class, got {backend!r}"
             )

@@ -122,7 +122,11 @@ class BasicTests(CacheFixture):
         assert cache.get("flat") == [1, 2, 3]
 
     def test_unicode_keys(self, cache: BaseCache) -> None:
-        data = {"ascii": "ascii_value", "unicode_ascii": "Iñtërnâtiônàlizætiøn1", "Iñtërnâtiônàlizætiøn": "x"}
+        data = {
+            "ascii": "ascii_value",
+            "unicode_ascii": "Iñtërnâtiônàlizætiøn1",
+            "Iñtërnâtiônàlizætiøn": "x",
+        }
         for key, value in data.items():
             cache.delete(key)
             cache.set(key, value)
