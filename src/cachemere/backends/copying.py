@@ -20,34 +20,41 @@ AS_IS = 0
 SHALLOW = 1
 PICKLED = 2
 
-_SCALARS = frozenset({
+#: Types whose instances are immutable: stored and handed out as they are.
+SCALARS = frozenset({
     str, bytes, int, float, bool, complex, type(None),
     decimal.Decimal, fractions.Fraction, uuid.UUID,
     datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
 })  # fmt: skip
-_SHALLOW_CONTAINERS = frozenset({dict, list})
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def _immutable(value: Any) -> bool:
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in SCALARS:
         return True
     if kind is tuple or kind is frozenset:
-        return all(_immutable(item) for item in value)
+        return _all_scalars(value) or all(_immutable(item) for item in value)
     return False
+
+
+def _all_scalars(items: Any) -> bool:
+    # Runs in C: no Python-level call per item, the common case for flat records.
+    return SCALARS.issuperset(map(type, items))
 
 
 def freeze(value: Any) -> tuple[int, Any]:
     """Return ``(kind, payload)``: what to keep so :func:`thaw` can hand out a private copy."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in SCALARS:
         return AS_IS, value
     if kind is dict:
-        if all(_immutable(k) and _immutable(v) for k, v in value.items()):
+        if (_all_scalars(value.values()) and _all_scalars(value)) or all(
+            _immutable(k) and _immutable(v) for k, v in value.items()
+        ):
             return SHALLOW, value.copy()
     elif kind is list:
-        if all(_immutable(item) for item in value):
+        if _all_scalars(value) or all(_immutable(item) for item in value):
             return SHALLOW, value.copy()
     elif _immutable(value):
         return AS_IS, value

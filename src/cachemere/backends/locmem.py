@@ -9,7 +9,7 @@ from time import time as _now
 from typing import Any
 
 from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from .copying import AS_IS, freeze, thaw
+from .copying import AS_IS, SCALARS, freeze, thaw
 
 # An entry is (expiry or None, copy kind, payload); see copying.freeze.
 Entry = tuple[float | None, int, Any]
@@ -52,6 +52,8 @@ class LocMemCache(BaseCache):
         store = _store_for(str(name))
         self._data = store.data
         self._lock = store.lock
+        # get/set compute the default expiry inline unless a subclass changes the rule.
+        self._inline_timeout = type(self).get_backend_timeout is BaseCache.get_backend_timeout
 
     # Callers must hold the lock.
     def _cull(self) -> None:
@@ -82,8 +84,12 @@ class LocMemCache(BaseCache):
             return None
         return entry
 
+    # get and set are the hot paths: they look the made key up in the memo and
+    # compute the default expiry inline, saving a method call each.
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        key = self.make_and_validate_key(key, version)
+        memo = self._memo
+        made = memo.get(key) if memo is not None and version is None and type(key) is str else None
+        key = made or self.make_and_validate_key(key, version)
         entry = self._data.get(key)
         if entry is None:
             return default
@@ -98,10 +104,24 @@ class LocMemCache(BaseCache):
         return entry[2] if entry[1] == AS_IS else thaw(entry[1], entry[2])
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
-        key = self.make_and_validate_key(key, version)
-        entry = (self.get_backend_timeout(timeout), *freeze(value))
-        with self._lock:
-            self._put(key, entry)
+        memo = self._memo
+        made = memo.get(key) if memo is not None and version is None and type(key) is str else None
+        key = made or self.make_and_validate_key(key, version)
+        if timeout is DEFAULT_TIMEOUT and self._inline_timeout:
+            timeout = self.default_timeout
+            expiry = None if timeout is None else _now() + timeout
+        else:
+            expiry = self.get_backend_timeout(timeout)
+        entry = (expiry, AS_IS, value) if type(value) in SCALARS else (expiry, *freeze(value))
+        data, lock = self._data, self._lock
+        lock.acquire()  # cheaper than a with-statement on this path
+        try:
+            if len(data) >= self._max_entries:
+                self._cull()
+            data[key] = entry
+            data.move_to_end(key)
+        finally:
+            lock.release()
 
     def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         key = self.make_and_validate_key(key, version)
