@@ -90,7 +90,10 @@ class CacheHandler:
 
     def reset(self) -> None:
         """Close this thread's instances and forget every thread's (settings changed)."""
-        self.close_all()
+        # Not close_all(): that reads the settings, which would load the new ones
+        # right away and miss instances of aliases the new settings no longer have.
+        for connection in list(self._local.__dict__.values()):
+            connection.close()
         self._local = threading.local()
 
 
