@@ -1,0 +1,93 @@
+"""The ``DATABASE_ROUTERS`` chain, as Django consults it.
+
+Routers are consulted in order and the first answer that is not None wins;
+with no answer, reads and writes go to ``default`` and migrating is allowed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ..conf import settings
+from ..exceptions import ImproperlyConfigured
+from ..utils import import_string
+from .db_engines import DEFAULT_DB_ALIAS
+
+
+class RouterChain:
+    """The routers of one ``DATABASE_ROUTERS`` value, instantiated once."""
+
+    def __init__(self, routers: Sequence[Any]) -> None:
+        self.routers = [self._load(index, router) for index, router in enumerate(routers)]
+
+    @staticmethod
+    def _load(index: int, router: Any) -> Any:
+        where = f"DATABASE_ROUTERS[{index}]"
+        if isinstance(router, str):
+            try:
+                router = import_string(router)
+            except ImportError as exc:
+                raise ImproperlyConfigured(f"{where} ({router!r}) cannot be imported: {exc}") from exc
+        if isinstance(router, type):
+            try:
+                router = router()
+            except TypeError as exc:
+                raise ImproperlyConfigured(f"{where} ({router!r}) cannot be instantiated: {exc}") from exc
+        return router
+
+    def __bool__(self) -> bool:
+        return bool(self.routers)
+
+    def _route(self, action: str, model: type[Any], hints: dict[str, Any]) -> str:
+        for router in self.routers:
+            method = getattr(router, action, None)
+            if method is None:
+                continue
+            chosen = method(model, **hints)
+            if chosen is not None:
+                return chosen
+        return DEFAULT_DB_ALIAS
+
+    def db_for_read(self, model: type[Any], **hints: Any) -> str:
+        """The database to read ``model`` from."""
+        return self._route("db_for_read", model, hints)
+
+    def db_for_write(self, model: type[Any], **hints: Any) -> str:
+        """The database to write ``model`` to."""
+        return self._route("db_for_write", model, hints)
+
+    def allow_migrate(self, db: str, model: type[Any], **hints: Any) -> bool:
+        """True if ``model``'s table may be created in database ``db``."""
+        meta = model._meta
+        for router in self.routers:
+            method = getattr(router, "allow_migrate", None)
+            if method is None:
+                continue
+            allowed = method(db, meta.app_label, model_name=meta.model_name, model=model, **hints)
+            if allowed is not None:
+                return bool(allowed)
+        return True
+
+
+_chain: tuple[Any, RouterChain] | None = None
+_chain_lock = threading.Lock()
+
+
+def router_chain() -> RouterChain:
+    """The chain for the current ``DATABASE_ROUTERS`` (rebuilt when the setting changes)."""
+    global _chain
+    raw = settings.DATABASE_ROUTERS
+    cached = _chain
+    if cached is not None and cached[0] is raw:
+        return cached[1]
+    with _chain_lock:
+        cached = _chain
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        if isinstance(raw, str) or not isinstance(raw, Sequence):
+            raise ImproperlyConfigured(f"DATABASE_ROUTERS must be a list, got {raw!r}")
+        chain = RouterChain(raw)
+        _chain = (raw, chain)
+        return chain

@@ -1,0 +1,225 @@
+"""One cache table in one database: its SQL, compiled once, and sessions on the engine's pool.
+
+Statements are built with SQLAlchemy Core and compiled for the database's
+dialect when the table is first used; each operation then runs the compiled
+SQL on a pooled DBAPI connection.  That skips SQLAlchemy's per-execution
+machinery (connection and result wrappers, cache-key lookups), which costs
+more than the database itself on a hot ``get``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, delete, func, select, update
+
+from ..exceptions import ImproperlyConfigured
+from .db_engines import describe, engine_for
+from .db_schema import make_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect, Engine
+    from sqlalchemy.sql import ClauseElement
+
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing relation
+
+
+class MissingCacheTable(ImproperlyConfigured):
+    """The cache table does not exist in the database it was routed to."""
+
+
+class Sql:
+    """A Core statement compiled for one dialect, with its parameter order."""
+
+    __slots__ = ("defaults", "order", "text")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.text: str = compiled.string
+        #: Parameter names in placeholder order (positional paramstyles), else None.
+        self.order: tuple[str, ...] | None = (
+            tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        )
+        # Values SQLAlchemy bound itself (e.g. a LIMIT's OFFSET 0).
+        self.defaults = {
+            name: bind.value for bind, name in compiled.bind_names.items() if bind.value is not None
+        }
+
+    def args(self, params: dict[str, Any]) -> Any:
+        """The DBAPI parameters for ``params``."""
+        if self.defaults:
+            params = {**self.defaults, **params}
+        order = self.order
+        return params if order is None else tuple([params[name] for name in order])
+
+
+class Session:
+    """One pooled DBAPI connection for one operation: commit on success, clear errors on failure."""
+
+    __slots__ = ("cursor", "raw", "target", "write")
+
+    def __init__(self, target: CacheTable, write: bool) -> None:
+        self.target, self.write = target, write
+
+    def __enter__(self) -> Session:
+        self.raw = self.target.engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        return self
+
+    def run(self, sql: Sql, params: dict[str, Any]) -> Any:
+        """Execute ``sql``; returns the DBAPI cursor."""
+        cursor = self.cursor
+        cursor.execute(sql.text, sql.args(params))
+        return cursor
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        raw = self.raw
+        target = self.target
+        try:
+            if exc is None:
+                if self.write:
+                    raw.commit()
+                return
+            if isinstance(exc, target.dbapi_error) and target.engine.dialect.is_disconnect(
+                exc, raw.dbapi_connection, self.cursor
+            ):
+                raw.invalidate(exc)  # type: ignore[arg-type]
+        except BaseException as failure:
+            exc = failure
+            raise
+        finally:
+            try:
+                self.cursor.close()
+            except target.dbapi_error:
+                pass
+            raw.close()  # back to the pool, which rolls back anything left open
+            if exc is not None and isinstance(exc, target.dbapi_error):
+                missing = target.missing_table(exc)
+                if missing is not None:
+                    raise missing from exc
+
+
+class CacheTable:
+    """A cache table in one database: engine, compiled SQL, cull bookkeeping.
+
+    Shared by every backend instance of the process that uses this table in
+    this database, so the row-count bound (``counted``/``written``) covers all
+    of their writes.
+    """
+
+    def __init__(self, db: str, engine: Engine, name: str) -> None:
+        dialect = engine.dialect
+        if dialect.name not in SUPPORTED_DIALECTS:
+            raise ImproperlyConfigured(
+                f"DATABASES[{db!r}] uses {dialect.name!r}; the database cache supports "
+                f"{' and '.join(SUPPORTED_DIALECTS)}"
+            )
+        if dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        self.db, self.engine, self.name, self.dialect = db, engine, name, dialect
+        self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.table = table = make_table(name)
+        c = table.c
+        key, now = bindparam("key"), bindparam("now")
+        live = c.expires > now
+        ins = insert(table)
+        replace = {"value": ins.excluded.value, "expires": ins.excluded.expires}
+
+        def sql(statement: ClauseElement) -> Sql:
+            return Sql(statement, dialect)
+
+        self.upsert = sql(ins.on_conflict_do_update(index_elements=[c.cache_key], set_=replace))
+        # Insert, or replace the existing row only when it has expired: one statement, no race.
+        self.add = sql(
+            ins.on_conflict_do_update(index_elements=[c.cache_key], set_=replace, where=c.expires <= now)
+        )
+        self.get = sql(select(c.value).where(c.cache_key == key, live))
+        self.has_key = sql(select(c.cache_key).where(c.cache_key == key, live))
+        self.touch = sql(
+            update(table).where(c.cache_key == key, live).values(expires=bindparam("new_expires"))
+        )
+        # incr: compare-and-swap on the stored bytes; the expiry is kept.
+        self.swap = sql(
+            update(table)
+            .where(c.cache_key == key, c.value == bindparam("old"), live)
+            .values(value=bindparam("new"))
+        )
+        self.delete = sql(delete(table).where(c.cache_key == key))
+        self.clear = sql(delete(table))
+        self.purge = sql(delete(table).where(c.expires <= now))
+        self.count = sql(select(func.count()).select_from(table))
+        soonest = select(c.cache_key).order_by(c.expires).limit(bindparam("victims"))
+        self.cull = sql(delete(table).where(c.cache_key.in_(soonest.scalar_subquery())))
+        # Statements for n keys or rows, compiled on first use of each n.
+        self._many: dict[tuple[str, int], tuple[Sql, list[str]]] = {}
+        self._insert = insert
+        #: Rows counted at the last check (None: not yet) and rows this process
+        #: wrote since.  Updated without a lock: a lost update only moves the
+        #: next check by a write or two.
+        self.counted: int | None = None
+        self.written = 0
+
+    def session(self, write: bool = False) -> Session:
+        """A session on a pooled connection; ``write`` commits at the end."""
+        return Session(self, write)
+
+    def in_list(self, kind: str, size: int) -> tuple[Sql, list[str]]:
+        """``get_many``/``delete_many`` SQL for ``size`` keys, and its key parameter names."""
+        found = self._many.get((kind, size))
+        if found is None:
+            names = [f"k{i}" for i in range(size)]
+            c = self.table.c
+            keys = c.cache_key.in_([bindparam(name) for name in names])
+            if kind == "get":
+                statement: Any = select(c.cache_key, c.value).where(keys, c.expires > bindparam("now"))
+            else:
+                statement = delete(self.table).where(keys)
+            found = self._many[(kind, size)] = (Sql(statement, self.dialect), names)
+        return found
+
+    def upsert_rows(self, size: int) -> tuple[Sql, list[str]]:
+        """One upsert statement for ``size`` rows, and its parameter names (key, value, expiry per row)."""
+        found = self._many.get(("set", size))
+        if found is None:
+            rows = [
+                {"cache_key": bindparam(f"k{i}"), "value": bindparam(f"v{i}"), "expires": bindparam(f"e{i}")}
+                for i in range(size)
+            ]
+            ins = self._insert(self.table).values(rows)
+            statement = ins.on_conflict_do_update(
+                index_elements=[self.table.c.cache_key],
+                set_={"value": ins.excluded.value, "expires": ins.excluded.expires},
+            )
+            names = [f"{kind}{i}" for i in range(size) for kind in "kve"]
+            found = self._many[("set", size)] = (Sql(statement, self.dialect), names)
+        return found
+
+    def missing_table(self, exc: BaseException) -> MissingCacheTable | None:
+        """The error to raise instead of ``exc`` when it says the table does not exist."""
+        if getattr(exc, "sqlstate", None) == _UNDEFINED_TABLE or "no such table" in str(exc):
+            return MissingCacheTable(
+                f"the cache table {self.name!r} does not exist in database {self.db!r} "
+                f"({describe(self.engine)}): run `cachemere createcachetable` to create it"
+            )
+        return None
+
+
+_tables: dict[tuple[int, str], CacheTable] = {}
+_tables_lock = threading.Lock()
+
+
+def cache_table(db: str, name: str) -> CacheTable:
+    """The process-wide :class:`CacheTable` for table ``name`` in database ``db``."""
+    engine = engine_for(db)
+    key = (id(engine), name)
+    table = _tables.get(key)
+    if table is None or table.engine is not engine:
+        with _tables_lock:
+            table = _tables.get(key)
+            if table is None or table.engine is not engine:
+                table = _tables[key] = CacheTable(db, engine, name)
+    return table
