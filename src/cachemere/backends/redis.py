@@ -1,0 +1,604 @@
+"""Redis cache backend on redis-py (hiredis is used automatically when installed).
+
+``LOCATION`` names one server or several (a list, or a ``;``/``,``-separated
+string of ``redis://``, ``rediss://`` or ``unix://`` URLs): the first is the
+leader and takes every write; reads go to a replica chosen at random (to the
+leader when there is none).  See docs/redis.md for OPTIONS, ``clear()`` and
+failure handling.
+
+Design:
+
+* Every operation is written once, in :mod:`.redis_ops`, as a generator of
+  redis commands; :meth:`RedisCache._run` drives it on ``redis.Redis``
+  clients and :meth:`RedisCache._arun` on ``redis.asyncio.Redis`` ones.
+* Sync clients (and their connection pools) live in a module-level registry
+  keyed by server URL and options, so every thread's instance of an alias
+  shares one pool per server, and no client object is built per call.
+* Async clients are bound to an event loop, so they are kept per running loop
+  and disconnected when the loop shuts down its async generators (what
+  ``asyncio.run`` does on exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from random import choice
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+try:
+    import redis
+    import redis.asyncio as aredis
+    from redis import _parsers
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import (
+        AuthenticationError,
+        AuthorizationError,
+        NoScriptError,
+    )
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"cachemere's RedisCache needs redis-py: pip install 'cachemere[redis]' ({exc})"
+    ) from exc
+
+from ..exceptions import ImproperlyConfigured
+from ..utils import import_string
+from . import redis_ops as ops
+from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from .keys import default_key_func
+
+__all__ = ["RedisCache", "RedisSerializer"]
+
+RedisSerializer = ops.RedisSerializer
+
+logger = logging.getLogger("cachemere.backends.redis")
+
+#: The OPTIONS switch that turns an unreachable server into misses and no-ops.
+IGNORE_EXCEPTIONS = "IGNORE_EXCEPTIONS"
+
+# An outage: the server cannot be reached or did not answer in time.
+_OUTAGE = (RedisConnectionError, RedisTimeoutError)
+# ConnectionError subclasses that are configuration mistakes, never ignored.
+_MISCONFIGURED = (AuthenticationError, AuthorizationError)
+
+_SCHEMES = ("redis", "rediss", "unix")
+_SEPARATORS = re.compile(r"[;,]")
+
+# Names that older redis-py versions (and Django's docs) use for classes that
+# redis-py 5+ moved to redis._parsers under new names.
+_RENAMED_CLASSES = {
+    "redis.connection.PythonParser": "redis._parsers._RESP2Parser",
+    "redis.connection.HiredisParser": "redis._parsers._HiredisParser",
+    "redis.asyncio.connection.PythonParser": "redis._parsers._AsyncRESP2Parser",
+    "redis.asyncio.connection.HiredisParser": "redis._parsers._AsyncHiredisParser",
+}
+# Each sync class and its asyncio counterpart.
+_ASYNC_TWINS: dict[Any, Any] = {
+    _parsers._RESP2Parser: _parsers._AsyncRESP2Parser,
+    _parsers._RESP3Parser: _parsers._AsyncRESP3Parser,
+    _parsers._HiredisParser: _parsers._AsyncHiredisParser,
+    redis.ConnectionPool: aredis.ConnectionPool,
+    redis.BlockingConnectionPool: aredis.BlockingConnectionPool,
+}
+_SYNC_TWINS = {async_cls: sync_cls for sync_cls, async_cls in _ASYNC_TWINS.items()}
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo = f"{parts.username or ''}:***@"
+    return urlunsplit(parts._replace(netloc=userinfo + parts.netloc.rpartition("@")[2]))
+
+
+def split_location(location: Any) -> list[str]:
+    """The server URLs of a LOCATION: one URL, a list, or a ``;``/``,``-separated string."""
+    if isinstance(location, str):
+        servers = [part.strip() for part in _SEPARATORS.split(location)]
+    elif isinstance(location, (list, tuple)):
+        servers = [str(part).strip() for part in location]
+    else:
+        raise ImproperlyConfigured(f"LOCATION must be a redis URL or a list of them, got {location!r}")
+    servers = [server for server in servers if server]
+    if not servers:
+        raise ImproperlyConfigured("LOCATION must name at least one redis server")
+    for server in servers:
+        scheme = server.partition("://")[0] if "://" in server else ""
+        if scheme not in _SCHEMES:
+            raise ImproperlyConfigured(
+                f"LOCATION entry {mask_url(server)!r} is not a redis URL: it must start "
+                "with redis://, rediss:// or unix:// (a ';' or ',' inside a password "
+                "must be percent-encoded)"
+            )
+    return servers
+
+
+def _resolve_class(value: Any, option: str) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as exc:
+        renamed = _RENAMED_CLASSES.get(value)
+        if renamed is not None:
+            return import_string(renamed)
+        raise ImproperlyConfigured(f"OPTIONS[{option!r}] = {value!r} cannot be imported: {exc}") from exc
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+class RedisConfig:
+    """LOCATION and OPTIONS of one cache, checked and split into sync and async pool settings."""
+
+    def __init__(self, location: Any, options: Mapping[str, Any]) -> None:
+        self.servers = split_location(location)
+        options = dict(options)
+        for name in ("MAX_ENTRIES", "CULL_FREQUENCY"):
+            if name in options:
+                raise ImproperlyConfigured(
+                    f"OPTIONS[{name!r}] is not supported by RedisCache: redis evicts by its "
+                    "own maxmemory-policy"
+                )
+        ignore = options.pop(IGNORE_EXCEPTIONS, False)
+        if not isinstance(ignore, bool):
+            raise ImproperlyConfigured(
+                f"OPTIONS[{IGNORE_EXCEPTIONS!r}] must be True or False, got {ignore!r}"
+            )
+        self.ignore_exceptions: bool = ignore
+        serializer = _resolve_class(options.pop("serializer", None), "serializer")
+        if serializer is None:
+            serializer = ops.RedisSerializer()
+        elif callable(serializer):
+            serializer = serializer()
+        if not (hasattr(serializer, "dumps") and hasattr(serializer, "loads")):
+            raise ImproperlyConfigured(
+                f"OPTIONS['serializer'] must provide dumps() and loads(), got {serializer!r}"
+            )
+        self.serializer = serializer
+
+        #: Why the async methods cannot run with these OPTIONS (None when they can).
+        self.async_problem: str | None = None
+        pool_class = _resolve_class(options.pop("pool_class", None), "pool_class")
+        parser_class = _resolve_class(options.pop("parser_class", None), "parser_class")
+        self.pool_class, self.async_pool_class = self._pair(
+            pool_class, "pool_class", redis.ConnectionPool, aredis.ConnectionPool
+        )
+        self.options = options  # what goes to the pool, as given
+        self.sync_kwargs = dict(options)
+        self.async_kwargs = dict(options)
+        if parser_class is not None:
+            self.sync_kwargs["parser_class"], self.async_kwargs["parser_class"] = self._pair(
+                parser_class, "parser_class", None, None
+            )
+        if "retry" not in options and "retry_on_error" not in options:
+            # One immediate retry: a connection left stale by a server restart is
+            # replaced transparently, and a server that is down fails fast.
+            self.sync_kwargs["retry"] = Retry(NoBackoff(), 1)
+            self.async_kwargs["retry"] = AsyncRetry(NoBackoff(), 1)
+        elif isinstance(options.get("retry"), Retry):
+            self.async_problem = "OPTIONS['retry'] is a sync redis.retry.Retry"
+        if "connection_class" in options:
+            self.async_problem = "OPTIONS['connection_class'] is a sync connection class"
+        #: Identifies the pool settings: equal keys may share pools.
+        self.key = (
+            self.pool_class,
+            _hashable(parser_class),
+            tuple(sorted((name, _hashable(value)) for name, value in options.items())),
+        )
+
+    def _pair(self, cls: Any, option: str, sync_default: Any, async_default: Any) -> tuple[Any, Any]:
+        """The sync class and its asyncio twin for a class given in OPTIONS."""
+        if cls is None:
+            return sync_default, async_default
+        if not isinstance(cls, type):
+            raise ImproperlyConfigured(f"OPTIONS[{option!r}] must be a class or a dotted path, got {cls!r}")
+        if cls in _SYNC_TWINS:
+            return _SYNC_TWINS[cls], cls
+        if cls not in _ASYNC_TWINS:
+            self.async_problem = f"OPTIONS[{option!r}] = {cls.__qualname__} has no asyncio twin"
+        if option == "pool_class" and not issubclass(cls, redis.ConnectionPool):
+            raise ImproperlyConfigured(
+                f"OPTIONS['pool_class'] must be a redis.ConnectionPool subclass, got {cls!r}"
+            )
+        return cls, _ASYNC_TWINS.get(cls)
+
+    def check_pool(self, pool: Any) -> None:
+        """Reject OPTIONS the connections would only refuse at the first command."""
+        accepted = _init_parameters(pool.connection_class)
+        if accepted is None:
+            return
+        for name in self.options:
+            if name in pool.connection_kwargs and name not in accepted:
+                raise ImproperlyConfigured(
+                    f"OPTIONS[{name!r}] is neither a connection-pool option nor a "
+                    f"{pool.connection_class.__name__} option"
+                )
+
+    def describe(self) -> str:
+        leader, *replicas = (mask_url(server) for server in self.servers)
+        return f"leader {leader}" + (f", replicas {', '.join(replicas)}" if replicas else "")
+
+
+def _init_parameters(cls: type) -> set[str] | None:
+    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up the MRO; None if unknown."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object:
+            return None
+        try:
+            parameters = inspect.signature(klass.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        accepted.update(param.name for param in parameters)
+        if not any(param.kind is inspect.Parameter.VAR_KEYWORD for param in parameters):
+            return accepted
+    return None
+
+
+# -- clients: sync ones shared by all threads, async ones per event loop -----
+
+_sync_clients: dict[tuple[str, Any], redis.Redis] = {}
+_sync_lock = threading.Lock()
+
+
+def sync_client(url: str, config: RedisConfig) -> redis.Redis:
+    """The process-wide client (and pool) for ``url`` with ``config``'s options."""
+    key = (url, config.key)
+    client = _sync_clients.get(key)
+    if client is None:
+        with _sync_lock:
+            client = _sync_clients.get(key)
+            if client is None:
+                try:
+                    pool = config.pool_class.from_url(url, **config.sync_kwargs)
+                except (TypeError, ValueError) as exc:
+                    raise ImproperlyConfigured(
+                        f"redis server {mask_url(url)!r} with OPTIONS {sorted(config.options)}: {exc}"
+                    ) from exc
+                config.check_pool(pool)
+                client = _sync_clients[key] = redis.Redis(connection_pool=pool)
+    return client
+
+
+# loop -> (topology key -> (leader, replicas)); entries leave when the loop shuts down.
+_LoopClients = dict[Any, tuple[aredis.Redis, tuple[aredis.Redis, ...]]]
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+    weakref.WeakKeyDictionary()
+)
+_loop_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _disconnect_at_shutdown(
+    loop: asyncio.AbstractEventLoop, clients: _LoopClients
+) -> AsyncGenerator[None, None]:
+    # An async generator the loop knows about: loop.shutdown_asyncgens() (run by
+    # asyncio.run on exit) closes it, which disconnects this loop's pools while
+    # the loop can still run the coroutines that do it.
+    try:
+        yield
+    finally:
+        _loop_clients.pop(loop, None)
+        pools = {
+            id(c.connection_pool): c.connection_pool
+            for leader, replicas in clients.values()
+            for c in (leader, *replicas)
+        }
+        clients.clear()
+        for pool in pools.values():
+            await pool.disconnect()
+
+
+async def _clients_of(loop: asyncio.AbstractEventLoop) -> _LoopClients:
+    clients = _loop_clients.get(loop)
+    if clients is None:
+        clients = _loop_clients[loop] = {}
+        closer = _disconnect_at_shutdown(loop, clients)
+        await closer.asend(None)  # first iteration registers it with the loop
+        _loop_closers[loop] = closer
+    return clients
+
+
+def _async_topology(config: RedisConfig) -> tuple[aredis.Redis, tuple[aredis.Redis, ...]]:
+    if config.async_problem:
+        raise ImproperlyConfigured(
+            f"{config.async_problem}: the async methods need asyncio classes; "
+            "use the sync methods or OPTIONS that redis.asyncio understands"
+        )
+    built = []
+    for url in config.servers:
+        kwargs = dict(config.async_kwargs)
+        pool = (config.async_pool_class or aredis.ConnectionPool).from_url(url, **kwargs)
+        built.append(aredis.Redis(connection_pool=pool))
+    return built[0], tuple(built[1:])
+
+
+# -- the backend ---------------------------------------------------------------
+
+
+class RedisCache(BaseCache):
+    """Django's ``RedisCache`` on redis-py, with native async methods.
+
+    Integers are stored as they are, so ``incr``/``decr`` run atomically on the
+    server; other values go through the serializer (pickle by default).
+    """
+
+    def __init__(self, server: Any, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        config = self._config = RedisConfig(server, params.get("OPTIONS") or {})
+        self._ignore = config.ignore_exceptions
+        self._dumps = config.serializer.dumps
+        self._loads = config.serializer.loads
+        self._leader = sync_client(config.servers[0], config)
+        self._replicas = tuple(sync_client(url, config) for url in config.servers[1:])
+        self._topology_key = (tuple(config.servers), config.key)
+
+    @property
+    def servers(self) -> list[str]:
+        """The server URLs, leader first."""
+        return list(self._config.servers)
+
+    def get_backend_timeout(self, timeout: Timeout = DEFAULT_TIMEOUT) -> float | None:
+        """Seconds until expiry (None: never); 0 means "do not keep"."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        return None if timeout is None else max(0, timeout)  # type: ignore[type-var]
+
+    def _expiry(self, timeout: Timeout) -> int | None:
+        # Milliseconds, so that fractional timeouts are honoured (Django truncates
+        # them to whole seconds, turning 0.5 into "do not keep").
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        return None if timeout is None else int(timeout * 1000)  # type: ignore[operator]
+
+    # -- drivers ---------------------------------------------------------------
+
+    def _run(self, op: ops.Op, fallback: Any) -> Any:
+        """Drive ``op`` on the sync clients; ``fallback`` answers an ignored outage."""
+        leader, replicas = self._leader, self._replicas
+        try:
+            kind, payload = next(op)
+            while True:
+                if kind == ops.READ:
+                    reply = (choice(replicas) if replicas else leader).execute_command(*payload)
+                elif kind == ops.WRITE:
+                    reply = leader.execute_command(*payload)
+                elif kind == ops.TRANSACTION:
+                    pipe = leader.pipeline()
+                    for command in payload:
+                        pipe.execute_command(*command)
+                    reply = pipe.execute()
+                else:
+                    script, keys, args = payload
+                    try:
+                        reply = leader.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    except NoScriptError:
+                        reply = leader.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                kind, payload = op.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        except _OUTAGE as exc:
+            if not self._ignoring(exc):
+                raise
+        return _fallback(fallback)
+
+    async def _arun(self, op: ops.Op, fallback: Any) -> Any:
+        """Drive ``op`` on this event loop's async clients."""
+        try:
+            loop_clients = await _clients_of(asyncio.get_running_loop())
+            topology = loop_clients.get(self._topology_key)
+            if topology is None:
+                topology = loop_clients[self._topology_key] = _async_topology(self._config)
+            leader, replicas = topology
+            kind, payload = next(op)
+            while True:
+                if kind == ops.READ:
+                    client = choice(replicas) if replicas else leader
+                    reply = await client.execute_command(*payload)
+                elif kind == ops.WRITE:
+                    reply = await leader.execute_command(*payload)
+                elif kind == ops.TRANSACTION:
+                    pipe = leader.pipeline()
+                    for command in payload:
+                        pipe.execute_command(*command)
+                    reply = await pipe.execute()
+                else:
+                    script, keys, args = payload
+                    try:
+                        reply = await leader.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                    except NoScriptError:
+                        reply = await leader.execute_command("EVAL", script.source, len(keys), *keys, *args)
+                kind, payload = op.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        except _OUTAGE as exc:
+            if not self._ignoring(exc):
+                raise
+        return _fallback(fallback)
+
+    def _ignoring(self, exc: Exception) -> bool:
+        """Log and ignore ``exc`` when IGNORE_EXCEPTIONS allows; else explain it."""
+        if self._ignore and not isinstance(exc, _MISCONFIGURED):
+            logger.error("RedisCache (%s) failed, ignored: %s", self._config.describe(), exc)
+            return True
+        if isinstance(exc, _MISCONFIGURED):
+            exc.add_note(f"cachemere RedisCache ({self._config.describe()}): check the credentials")
+        else:
+            exc.add_note(
+                f"cachemere RedisCache ({self._config.describe()}) cannot reach redis; "
+                f"OPTIONS[{IGNORE_EXCEPTIONS!r}] = True turns this into cache misses"
+            )
+        return False
+
+    # -- the API: each method states its operation once, for both drivers --------
+
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        return self._run(ops.get(self.make_and_validate_key(key, version), default, self._loads), default)
+
+    async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        return await self._arun(
+            ops.get(self.make_and_validate_key(key, version), default, self._loads), default
+        )
+
+    def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.Op:
+        key = self.make_and_validate_key(key, version)
+        return ops.set(key, self._dumps(value), self._expiry(timeout))
+
+    def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
+        self._run(self._set_op(key, value, timeout, version), None)
+
+    async def aset(
+        self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        await self._arun(self._set_op(key, value, timeout, version), None)
+
+    def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.Op:
+        key = self.make_and_validate_key(key, version)
+        return ops.add(key, self._dumps(value), self._expiry(timeout))
+
+    def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        return self._run(self._add_op(key, value, timeout, version), False)
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> bool:
+        return await self._arun(self._add_op(key, value, timeout, version), False)
+
+    def _touch_op(self, key: Any, timeout: Timeout, version: Any) -> ops.Op:
+        return ops.touch(self.make_and_validate_key(key, version), self._expiry(timeout))
+
+    def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        return self._run(self._touch_op(key, timeout, version), False)
+
+    async def atouch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        return await self._arun(self._touch_op(key, timeout, version), False)
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        return self._run(ops.delete(self.make_and_validate_key(key, version)), False)
+
+    async def adelete(self, key: Any, version: Any = None) -> bool:
+        return await self._arun(ops.delete(self.make_and_validate_key(key, version)), False)
+
+    def has_key(self, key: Any, version: Any = None) -> bool:
+        return self._run(ops.has_key(self.make_and_validate_key(key, version)), False)
+
+    async def ahas_key(self, key: Any, version: Any = None) -> bool:
+        return await self._arun(ops.has_key(self.make_and_validate_key(key, version)), False)
+
+    def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
+        originals = list(keys)
+        made = [self.make_and_validate_key(key, version) for key in originals]
+        return ops.get_many(made, originals, self._loads)
+
+    def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
+        return self._run(self._get_many_op(keys, version), {})
+
+    async def aget_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
+        return await self._arun(self._get_many_op(keys, version), {})
+
+    def _set_many_op(self, data: Mapping[Any, Any], timeout: Timeout, version: Any) -> ops.Op:
+        make_key, dumps = self.make_and_validate_key, self._dumps
+        items = [(make_key(key, version), dumps(value)) for key, value in data.items()]
+        return ops.set_many(items, self._expiry(timeout))
+
+    def set_many(
+        self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> list[Any]:
+        # Under IGNORE_EXCEPTIONS an outage reports every key as not stored.
+        return self._run(self._set_many_op(data, timeout, version), list(data))
+
+    async def aset_many(
+        self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> list[Any]:
+        return await self._arun(self._set_many_op(data, timeout, version), list(data))
+
+    def _delete_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
+        return ops.delete_many([self.make_and_validate_key(key, version) for key in keys])
+
+    def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
+        self._run(self._delete_many_op(keys, version), None)
+
+    async def adelete_many(self, keys: Iterable[Any], version: Any = None) -> None:
+        await self._arun(self._delete_many_op(keys, version), None)
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        made = self.make_and_validate_key(key, version)
+        return self._run(ops.incr(made, delta, key), _NotFound(key))
+
+    async def aincr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        made = self.make_and_validate_key(key, version)
+        return await self._arun(ops.incr(made, delta, key), _NotFound(key))
+
+    def _move_op(self, key: Any, delta: int, version: Any) -> tuple[ops.Op, Any]:
+        if version is None:
+            version = self.version
+        new_version = version + delta
+        old, new = self.make_and_validate_key(key, version), self.make_and_validate_key(key, new_version)
+        return ops.move(old, new, key), new_version
+
+    def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        """Move the value to ``version + delta`` atomically, keeping its expiry."""
+        op, new_version = self._move_op(key, delta, version)
+        self._run(op, _NotFound(key))
+        return new_version
+
+    async def aincr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        op, new_version = self._move_op(key, delta, version)
+        await self._arun(op, _NotFound(key))
+        return new_version
+
+    def _clear_pattern(self) -> str | None:
+        # With a KEY_PREFIX and the default key format, this cache's keys are
+        # exactly those starting with "<prefix>:"; otherwise they cannot be told
+        # apart from other keys in the database, which is flushed.
+        if self.key_prefix and self.key_func is default_key_func:
+            return ops.glob_escape(self.key_prefix) + ":*"
+        return None
+
+    def clear(self) -> bool:
+        """Remove this cache's keys: see docs/redis.md (FLUSHDB unless there is a KEY_PREFIX)."""
+        return self._run(ops.clear(self._clear_pattern()), False)
+
+    async def aclear(self) -> bool:
+        return await self._arun(ops.clear(self._clear_pattern()), False)
+
+    def close(self, **kwargs: Any) -> None:
+        """Nothing to do: the pools are shared and keep their connections for reuse."""
+
+    async def aclose(self, **kwargs: Any) -> None:
+        """Nothing to do: this loop's connections are closed when the loop shuts down."""
+
+
+class _NotFound:
+    """Fallback of incr/incr_version under an ignored outage: the key counts as missing."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+
+def _fallback(fallback: Any) -> Any:
+    if type(fallback) is _NotFound:
+        raise ValueError(f"Key '{fallback.key}' not found")
+    return fallback

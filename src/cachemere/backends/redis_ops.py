@@ -1,0 +1,193 @@
+"""The redis cache's operations, written once as generators of redis commands.
+
+Each operation receives made keys (and serialized values, and expiry in
+milliseconds) and *yields* the steps it needs; a driver sends back each step's
+reply.  :class:`~cachemere.backends.redis.RedisCache` runs the same generator
+against a ``redis.Redis`` (sync) or a ``redis.asyncio.Redis`` (async), so the
+logic exists once for both.  This module does not import redis.
+
+A step is ``(kind, payload)``:
+
+* ``READ``: ``payload`` is a command (tuple of arguments) for a replica;
+* ``WRITE``: a command for the leader;
+* ``TRANSACTION``: a tuple of commands run on the leader in one MULTI/EXEC;
+  the reply is the list of their replies;
+* ``SCRIPT``: ``(script, keys, args)`` run on the leader with EVALSHA.
+
+An expiry is ``None`` (keep forever) or an integer of milliseconds; zero or
+less means "do not keep" (Django's ``timeout=0``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, Final
+
+READ: Final = 0
+WRITE: Final = 1
+TRANSACTION: Final = 2
+SCRIPT: Final = 3
+
+Step = tuple[int, Any]
+Op = Generator[Step, Any, Any]
+Loads = Callable[[bytes], Any]
+
+
+class Script:
+    """A Lua script, sent by SHA1 and loaded by the driver when the server lacks it."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+# INCRBY only an existing key, so a missing (or just expired) key is never
+# created as a persistent counter; a value INCRBY refuses (a pickle, a float,
+# an overflow) comes back as {error} instead of aborting the script.
+INCR_EXISTING = Script(
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local ok, result = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
+if ok then return result end
+if type(result) == 'table' then result = result.err end
+return {tostring(result)}
+"""
+)
+
+# Move a value to another key, keeping its TTL; 0 when there is nothing to move.
+MOVE_EXISTING = Script(
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if KEYS[1] ~= KEYS[2] then redis.call('RENAME', KEYS[1], KEYS[2]) end
+return 1
+"""
+)
+
+
+class RedisSerializer:
+    """Integers as they are (so INCRBY works on them), everything else pickled.
+
+    The format Django's redis backend uses, so both can share a cache.
+    """
+
+    def __init__(self, protocol: int | None = None) -> None:
+        self.protocol = pickle.HIGHEST_PROTOCOL if protocol is None else protocol
+
+    def dumps(self, obj: Any) -> Any:
+        # Exactly int: bool and int subclasses must come back as themselves.
+        return obj if type(obj) is int else pickle.dumps(obj, self.protocol)
+
+    def loads(self, data: bytes) -> Any:
+        # Pickles of protocol 2+ start with PROTO (0x80); try that first, as
+        # raising ValueError from int() on every non-integer would be slow.
+        if data[:1] == b"\x80":
+            return pickle.loads(data)
+        try:
+            return int(data)
+        except ValueError:
+            return pickle.loads(data)
+
+
+def get(key: str, default: Any, loads: Loads) -> Op:
+    raw = yield READ, ("GET", key)
+    return default if raw is None else loads(raw)
+
+
+def set(key: str, value: Any, expiry: int | None) -> Op:
+    if expiry is None:
+        yield WRITE, ("SET", key, value)
+    elif expiry > 0:
+        yield WRITE, ("SET", key, value, "PX", expiry)
+    else:
+        yield WRITE, ("DEL", key)
+
+
+def add(key: str, value: Any, expiry: int | None) -> Op:
+    if expiry is None:
+        stored = yield WRITE, ("SET", key, value, "NX")
+    elif expiry > 0:
+        stored = yield WRITE, ("SET", key, value, "PX", expiry, "NX")
+    else:
+        # Nothing is kept either way; the answer is whether the key was free.
+        stored = not (yield WRITE, ("EXISTS", key))
+    return bool(stored)
+
+
+def touch(key: str, expiry: int | None) -> Op:
+    if expiry is None:
+        # PERSIST alone answers 0 for a key that exists without a TTL.
+        _, exists = yield TRANSACTION, (("PERSIST", key), ("EXISTS", key))
+        return bool(exists)
+    if expiry > 0:
+        return bool((yield WRITE, ("PEXPIRE", key, expiry)))
+    return bool((yield WRITE, ("DEL", key)))
+
+
+def delete(key: str) -> Op:
+    return bool((yield WRITE, ("DEL", key)))
+
+
+def has_key(key: str) -> Op:
+    return bool((yield READ, ("EXISTS", key)))
+
+
+def get_many(made: Sequence[str], originals: Sequence[Any], loads: Loads) -> Op:
+    if not made:
+        return {}
+    values = yield READ, ("MGET", *made)
+    return {original: loads(raw) for original, raw in zip(originals, values) if raw is not None}
+
+
+def set_many(items: Sequence[tuple[str, Any]], expiry: int | None) -> Op:
+    if not items:
+        return []
+    if expiry is None:
+        yield WRITE, ("MSET", *[part for item in items for part in item])
+    elif expiry > 0:
+        yield TRANSACTION, tuple(("SET", key, value, "PX", expiry) for key, value in items)
+    else:
+        yield WRITE, ("DEL", *[key for key, _ in items])
+    return []
+
+
+def delete_many(made: Sequence[str]) -> Op:
+    if made:
+        yield WRITE, ("DEL", *made)
+
+
+def incr(key: str, delta: int, original: Any) -> Op:
+    result = yield SCRIPT, (INCR_EXISTING, (key,), (delta,))
+    if result is None:
+        raise ValueError(f"Key '{original}' not found")
+    if isinstance(result, list):
+        message = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        raise TypeError(f"Key '{original}' cannot be incremented by {delta!r}: {message}")
+    return result
+
+
+def move(old: str, new: str, original: Any) -> Op:
+    moved = yield SCRIPT, (MOVE_EXISTING, (old, new), ())
+    if not moved:
+        raise ValueError(f"Key '{original}' not found")
+
+
+def clear(pattern: str | None, batch: int = 1000) -> Op:
+    """FLUSHDB when ``pattern`` is None, else delete the keys matching it, batch by batch."""
+    if pattern is None:
+        return bool((yield WRITE, ("FLUSHDB",)))
+    cursor = 0
+    while True:
+        cursor, keys = yield WRITE, ("SCAN", cursor, "MATCH", pattern, "COUNT", batch)
+        if keys:
+            yield WRITE, ("UNLINK", *keys)
+        if not int(cursor):
+            return True
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with redis glob metacharacters escaped, for a MATCH pattern."""
+    return "".join("\\" + char if char in "*?[]\\^-" else char for char in text)

@@ -1,0 +1,164 @@
+"""Real redis servers for the tests and the benchmark: a leader with replicas, an ACL server.
+
+Each server runs daemonized on 127.0.0.1 on a free port, with its files in a
+directory of its own; it is stopped by the PID it recorded at start.  Test
+modules share one set per session through :func:`shared_servers` (session
+fixtures may be imported into several modules, so the servers themselves are
+kept here, started once).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from servers.common import free_port, require_binary, stop_pidfile, wait_until
+
+ACL_USER = "alice"
+ACL_PASSWORD = "s3cret"
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process we started (and only we stop)."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    extra: tuple[str, ...] = ()
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def pidfile(self) -> Path:
+        return self.directory / "redis.pid"
+
+    @property
+    def socket(self) -> Path:
+        """The Unix socket, when the server was started with ``--unixsocket``."""
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.username:
+            return f"redis://{self.username}:{self.password}@127.0.0.1:{self.port}"
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.pidfile.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                require_binary("redis-server"),
+                "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "yes",
+                "--pidfile", str(self.pidfile), "--logfile", str(self.directory / "redis.log"),
+                "--dir", str(self.directory),
+                *self.extra,
+            ],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        wait_until(lambda: self.pidfile.exists() and self.client().ping(), f"redis on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        stop_pidfile(self.pidfile)
+
+    def client(self, **kwargs: object):  # -> redis.Redis
+        """A plain redis-py client on this server (as the admin user), for inspecting it."""
+        import redis
+
+        return redis.Redis(
+            port=self.port, username=self.username, password=self.password,
+            socket_timeout=5, **kwargs,
+        )  # fmt: skip
+
+    def command_calls(self, command: str) -> int:
+        """How many times ``command`` ran on this server (INFO commandstats)."""
+        stats = self.client().info("commandstats")
+        return int(stats.get(f"cmdstat_{command.lower()}", {}).get("calls", 0))
+
+    def connections_received(self) -> int:
+        return int(self.client().info("stats")["total_connections_received"])
+
+
+def start_redis(directory: Path, *extra: str) -> RedisServer:
+    return RedisServer(directory, extra=extra).start()
+
+
+def start_acl_redis(directory: Path) -> RedisServer:
+    """A redis whose only enabled user is ACL_USER/ACL_PASSWORD (the default user is off)."""
+    server = RedisServer(
+        directory,
+        extra=("--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all", "--user", "default", "off"),
+        username=ACL_USER,
+        password=ACL_PASSWORD,
+    )
+    return server.start()
+
+
+def start_replicated(directory: Path, replicas: int = 2) -> tuple[RedisServer, list[RedisServer]]:
+    """A leader and ``replicas`` read-only replicas of it, in sync when this returns."""
+    leader_dir = directory / "leader"
+    leader = start_redis(
+        leader_dir, "--unixsocket", str(leader_dir / "redis.sock"), "--unixsocketperm", "700"
+    )
+    followers = [
+        start_redis(directory / f"replica{i}", "--replicaof", "127.0.0.1", str(leader.port))
+        for i in range(replicas)
+    ]
+    for follower in followers:
+        wait_until(
+            lambda f=follower: f.client().info("replication")["master_link_status"] == "up",
+            f"replica on {follower.port}",
+        )
+    return leader, followers
+
+
+@dataclass
+class Servers:
+    """The shared servers of a test session."""
+
+    directory: Path
+    leader: RedisServer
+    replicas: list[RedisServer]
+    acl: RedisServer
+
+    def stop(self) -> None:
+        for server in (*self.replicas, self.leader, self.acl):
+            server.stop()
+
+
+_shared: Servers | None = None
+_lock = threading.Lock()
+
+
+def shared_servers() -> Servers:
+    """Start the session's servers on first use; later calls return the same ones."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            directory = Path(tempfile.mkdtemp(prefix="cachemere-redis-"))
+            leader, replicas = start_replicated(directory)
+            _shared = Servers(directory, leader, replicas, start_acl_redis(directory / "acl"))
+        return _shared
+
+
+def stop_shared_servers() -> None:
+    global _shared
+    with _lock:
+        if _shared is not None:
+            _shared.stop()
+            _shared = None
+
+
+@pytest.fixture(scope="session")
+def redis_servers() -> Iterator[Servers]:
+    """The shared leader, replicas and ACL server (import this fixture into a test module)."""
+    yield shared_servers()
+    stop_shared_servers()
