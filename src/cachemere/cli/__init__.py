@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 # Each module defines register(subparsers) -> parser and run(args) -> int.
-COMMAND_MODULES = ("check", "ops")
+COMMAND_MODULES = ("check", "ops", "createcachetable")
 
 
 def build_parser() -> argparse.ArgumentParser:
