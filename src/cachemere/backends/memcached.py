@@ -1,0 +1,303 @@
+"""Memcached backends: ``PyMemcacheCache`` (pymemcache) and ``PyLibMCCache`` (pylibmc).
+
+``LOCATION`` names one server or several (``host:port``, ``unix:/path``, a list,
+or a ``;``/``,``-separated string); several servers form one cache, each key
+stored on exactly one of them, chosen by consistent hashing.  ``OPTIONS`` go to
+the client library.  See docs/memcached.md.
+
+This module holds what both backends share: LOCATION parsing, key validation,
+timeouts and every cache operation, written against the methods the two client
+libraries have in common (get, set, add, touch, delete, incr, decr, get_multi,
+set_multi, delete_multi, flush_all).  :mod:`.memcached_pymemcache` and
+:mod:`.memcached_pylibmc` only build clients; they are imported on first use of
+their class, so each needs only its own library installed.
+
+Clients are not thread-safe, and async twins run in worker threads, so each
+thread gets its own client (made on first use), and a forked child makes new
+ones rather than share its parent's sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from ..exceptions import ImproperlyConfigured, InvalidCacheKey
+from .base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout
+from .keys import is_memcache_safe, memcache_key_warnings
+
+# PyMemcacheCache and PyLibMCCache are imported on first use (see __getattr__).
+__all__ = ["BaseMemcachedCache", "Server", "parse_location"]
+
+#: A server as pymemcache names it: ``(host, port)``, or a Unix socket path.
+Server = tuple[str, int] | str
+
+_THIRTY_DAYS = 30 * 24 * 3600
+# memcached reads an expiry above 30 days as a Unix time.  This one is long
+# past, so it means "expired already" in the text and the binary protocol
+# alike; a negative relative time (Django's choice) wraps to the far future in
+# the binary protocol, where the field is unsigned.
+_EXPIRED = _THIRTY_DAYS + 1
+# memcached keeps an absolute expiry as a signed 32-bit Unix time.
+_LATEST = 2**31 - 1
+_DEFAULT_PORT = 11211
+_SEPARATORS = re.compile(r"[;,]")
+_IPV6 = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>.*))?")
+_UNSUPPORTED_OPTIONS = ("MAX_ENTRIES", "CULL_FREQUENCY")
+
+
+def _parse_server(entry: Any) -> Server:
+    if isinstance(entry, tuple) and len(entry) == 2:
+        host, port = entry
+    elif not isinstance(entry, str):
+        raise ImproperlyConfigured(f"LOCATION entry {entry!r} is not a string")
+    elif entry.startswith(("unix:", "/")):
+        path = entry.removeprefix("unix:")
+        if not path:
+            raise ImproperlyConfigured(f"LOCATION entry {entry!r} names no socket path")
+        return path
+    elif ipv6 := _IPV6.fullmatch(entry):
+        host, port = ipv6["host"], ipv6["port"] or _DEFAULT_PORT
+    elif ":" in entry:
+        host, port = entry.rsplit(":", 1)
+    else:
+        host, port = entry, _DEFAULT_PORT
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        number = 0
+    if not host or not 0 < number < 65536:
+        raise ImproperlyConfigured(
+            f"LOCATION entry {entry!r} is not 'host:port' or 'unix:/path/to/socket'"
+        )
+    return (host, number)
+
+
+def parse_location(location: Any) -> list[Server]:
+    """The servers ``LOCATION`` names, in order; ImproperlyConfigured when malformed."""
+    if isinstance(location, str):
+        entries: list[Any] = [part.strip() for part in _SEPARATORS.split(location)]
+    elif isinstance(location, (list, tuple)):
+        entries = [part.strip() if isinstance(part, str) else part for part in location]
+    else:
+        raise ImproperlyConfigured(
+            f"LOCATION must be a string or a list of memcached servers, got {location!r}"
+        )
+    servers = [_parse_server(entry) for entry in entries if entry != ""]
+    if not servers:
+        raise ImproperlyConfigured(f"LOCATION {location!r} names no memcached server")
+    if len(set(servers)) != len(servers):
+        raise ImproperlyConfigured(f"LOCATION {location!r} names a server twice")
+    return servers
+
+
+class _ThreadClient(threading.local):
+    """This thread's client, made on first use in each thread."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.client = make()
+
+
+_live: weakref.WeakSet[BaseMemcachedCache] = weakref.WeakSet()
+
+
+def _forget_clients_in_child() -> None:
+    # A child sharing its parent's sockets would read replies meant for the parent.
+    for cache in list(_live):
+        cache._reset_clients()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_clients_in_child)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class BaseMemcachedCache(BaseCache):
+    """Everything the memcached backends share; subclasses supply :meth:`_client_factory`."""
+
+    # validate_key raises exactly for the keys is_memcache_safe rejects (and
+    # for over-long UTF-8), so memoized keys are known to be valid.
+    memoize_keys = True
+
+    #: The library's exceptions for a value the server will not store (too large).
+    _refused: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: The library's exceptions for incr/decr of a missing key.
+    _not_found: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: Library name for error messages.
+    library: ClassVar[str] = ""
+    #: Prepares a value for the client (see the library modules).
+    _pack: Callable[[Any], Any] = staticmethod(_same)
+
+    def __init__(self, server: Any, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        options = dict(params.get("OPTIONS") or {})
+        for name in _UNSUPPORTED_OPTIONS:
+            if name in options:
+                raise ImproperlyConfigured(
+                    f"OPTIONS {name!r} is not supported by memcached, which evicts by "
+                    "memory (its -m setting); remove it"
+                )
+        self._servers = parse_location(server)
+        self._options = options
+        try:
+            self._reset_clients()
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"OPTIONS {options!r} rejected by {self.library}: {exc}") from exc
+        _live.add(self)
+
+    def _client_factory(self, servers: list[Server], options: dict[str, Any]) -> Callable[[], Any]:
+        """A callable making a client for one thread (it may hand out a shared thread-safe one)."""
+        raise NotImplementedError
+
+    def _reset_clients(self) -> None:
+        self._local = _ThreadClient(self._client_factory(self._servers, self._options))
+
+    # -- keys and timeouts ----------------------------------------------------
+
+    def validate_key(self, key: str) -> None:
+        """Raise :class:`InvalidCacheKey` for a key memcached would misread (CVE-2020-13254)."""
+        if type(key) is not str:
+            raise InvalidCacheKey(f"Cache key must be a str for memcached, got {key!r}")
+        if is_memcache_safe(key) and (key.isascii() or len(key.encode()) <= MEMCACHE_MAX_KEY_LENGTH):
+            return
+        for message in memcache_key_warnings(key):
+            raise InvalidCacheKey(message)
+        raise InvalidCacheKey(
+            f"Cache key will cause errors if used with memcached: {key!r} "
+            f"(longer than {MEMCACHE_MAX_KEY_LENGTH} bytes in UTF-8)"
+        )
+
+    def get_backend_timeout(self, timeout: Timeout = DEFAULT_TIMEOUT) -> int:  # type: ignore[override]
+        """memcached's expiry: seconds, a Unix time beyond 30 days, 0 for never."""
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.default_timeout
+        if timeout is None:
+            return 0
+        seconds = int(timeout)  # type: ignore[arg-type]
+        if seconds <= 0:
+            return _EXPIRED
+        if seconds > _THIRTY_DAYS:
+            return min(seconds + int(time.time()), _LATEST)
+        return seconds
+
+    def _key_map(self, keys: Iterable[Any], version: Any) -> dict[str, Any]:
+        """Made key -> caller's key, validated; memoized keys skip the method calls."""
+        make = self.make_and_validate_key
+        memo = self._memo
+        if version is not None or memo is None:
+            return {make(key, version): key for key in keys}
+        known = memo.get
+        key_map = {}
+        for key in keys:
+            key_map[(known(key) if type(key) is str else None) or make(key)] = key
+        return key_map
+
+    # -- primitives -----------------------------------------------------------
+
+    def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        return bool(self._local.client.add(key, self._pack(value), self.get_backend_timeout(timeout)))
+
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        return self._local.client.get(self.make_and_validate_key(key, version), default)
+
+    def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
+        key = self.make_and_validate_key(key, version)
+        client = self._local.client
+        try:
+            stored = client.set(key, self._pack(value), self.get_backend_timeout(timeout))
+        except self._refused:
+            # Whatever the server did, the old value must not outlive a failed set.
+            client.delete(key)
+            raise
+        if not stored:
+            client.delete(key)
+
+    def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        key = self.make_and_validate_key(key, version)
+        return bool(self._local.client.touch(key, self.get_backend_timeout(timeout)))
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        return bool(self._local.client.delete(self.make_and_validate_key(key, version)))
+
+    def clear(self) -> None:
+        """Flush every server of this cache: all keys, whatever their prefix or version."""
+        self._local.client.flush_all()
+
+    def close(self, **kwargs: Any) -> None:
+        """Keep the connections: they are reused by the next request in this thread."""
+
+    # -- server-side and multi-key operations ---------------------------------
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        """Atomic on the server, keeps the expiry; memcached floors ``decr`` at 0."""
+        made = self.make_and_validate_key(key, version)
+        client = self._local.client
+        try:
+            value = client.decr(made, -delta) if delta < 0 else client.incr(made, delta)
+        except self._not_found:
+            value = None
+        # pymemcache answers a miss with None, and False when ignore_exc hid an error.
+        if value is None or value is False:
+            raise ValueError(f"Key '{made}' not found")
+        return value
+
+    def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
+        key_map = self._key_map(keys, version)
+        if not key_map:
+            return {}
+        found = self._local.client.get_multi(list(key_map))
+        return {key_map[made]: value for made, value in found.items()}
+
+    def set_many(
+        self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> list[Any]:
+        """Store every item in one round trip per server; returns the keys not stored."""
+        if not data:
+            return []
+        key_map = self._key_map(data, version)
+        pack = self._pack
+        values = {made: pack(data[key]) for made, key in key_map.items()}
+        exptime = self.get_backend_timeout(timeout)
+        client = self._local.client
+        try:
+            failed = client.set_multi(values, exptime)
+        except self._refused:
+            # The batch stopped at a value the server refused: find every such value.
+            failed = []
+            for made, value in values.items():
+                try:
+                    if client.set(made, value, exptime):
+                        continue
+                except self._refused:
+                    pass
+                client.delete(made)
+                failed.append(made)
+        return [key_map[made] for made in failed]
+
+    def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
+        made = list(self._key_map(keys, version))
+        if made:
+            self._local.client.delete_multi(made)
+
+
+def __getattr__(name: str) -> Any:
+    # Each backend lives in a module of its own, imported on first use, so that
+    # either works with only its own client library installed.
+    if name == "PyMemcacheCache":
+        from .memcached_pymemcache import PyMemcacheCache
+
+        return PyMemcacheCache
+    if name == "PyLibMCCache":
+        from .memcached_pylibmc import PyLibMCCache
+
+        return PyLibMCCache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

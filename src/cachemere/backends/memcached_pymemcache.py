@@ -1,0 +1,164 @@
+"""``PyMemcacheCache``: the memcached backend on pymemcache's ``HashClient``.
+
+Values are packed by the backend before the client sees them (so a value that
+cannot be pickled raises even with ``ignore_exc``), with pymemcache's own flags:
+``bytes`` as they are, ``str`` as UTF-8, ``int`` as decimal digits (so
+``incr`` works on the server), anything else pickled.  Django's
+``PyMemcacheCache`` (``pickle_serde``) reads and writes the same format, and
+keys land on the same servers (pymemcache's rendezvous hashing).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any
+
+try:
+    from pymemcache.client.base import Client
+    from pymemcache.client.hash import HashClient
+    from pymemcache.client.rendezvous import RendezvousHash
+    from pymemcache.exceptions import MemcacheError, MemcacheServerError
+    from pymemcache.serde import FLAG_INTEGER, FLAG_LONG, FLAG_PICKLE, FLAG_TEXT
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"cachemere's PyMemcacheCache needs pymemcache: pip install 'cachemere[memcached]' ({exc})"
+    ) from exc
+
+from .memcached import BaseMemcachedCache, Server
+
+__all__ = ["PyMemcacheCache", "Ring", "Serde", "pack", "unpack"]
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_CUSTOM_SERIALIZATION = ("serde", "serializer", "deserializer")
+
+
+def pack(value: Any) -> tuple[bytes, int]:
+    """``(data, flags)`` for ``value``, as pymemcache's ``pickle_serde`` would store it."""
+    kind = type(value)
+    if kind is str:
+        return value.encode(), FLAG_TEXT
+    if kind is bytes:
+        return value, 0
+    if kind is int:
+        return b"%d" % value, FLAG_INTEGER
+    return pickle.dumps(value, _PROTOCOL), FLAG_PICKLE
+
+
+def unpack(data: bytes, flags: int) -> Any:
+    """The value :func:`pack` (or ``pickle_serde``) stored; errors propagate."""
+    if flags == 0:
+        return data
+    if flags & FLAG_TEXT:
+        return data.decode()
+    if flags & (FLAG_INTEGER | FLAG_LONG):
+        return int(data)
+    if flags & FLAG_PICKLE:
+        return pickle.loads(data)
+    return data
+
+
+class Serde:
+    """pymemcache serde for values the backend has packed already."""
+
+    @staticmethod
+    def serialize(key: Any, value: tuple[bytes, int]) -> tuple[bytes, int]:
+        return value
+
+    @staticmethod
+    def deserialize(key: Any, data: bytes, flags: int) -> Any:
+        return unpack(data, flags)
+
+
+class _Rendezvous(RendezvousHash):
+    """pymemcache's default hashing, skipped when only one server is alive."""
+
+    def get_node(self, key: Any) -> Any:
+        nodes = self.nodes
+        return nodes[0] if len(nodes) == 1 else super().get_node(key)
+
+
+class Ring(HashClient):
+    """``HashClient`` whose multi-key calls make one round trip per server.
+
+    (``HashClient.delete_many`` deletes key by key, and its ``get_many`` and
+    ``set_many`` hash each key even when there is one server.)  Failures go
+    through ``HashClient``'s own handling: retries, dead servers, ``ignore_exc``.
+    """
+
+    def _by_server(self, keys: Iterable[Any]) -> list[tuple[Client, Any]]:
+        if self._dead_clients:
+            self._retry_dead()
+        nodes = getattr(self.hasher, "nodes", None)
+        if nodes is not None and len(nodes) == 1:
+            return [(self.clients[nodes[0]], keys)]
+        batches: dict[Any, list[Any]] = {}
+        get_node = self.hasher.get_node
+        for key in keys:
+            node = get_node(key)
+            if node is None:  # no server left alive
+                if self.ignore_exc:
+                    return []
+                raise MemcacheError("All servers seem to be down right now")
+            batches.setdefault(node, []).append(key)
+        return [(self.clients[node], batch) for node, batch in batches.items()]
+
+    def get_many(self, keys: Iterable[Any], gets: bool = False, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        if gets or args or kwargs:
+            return super().get_many(keys, gets, *args, **kwargs)
+        found: dict[Any, Any] = {}
+        for client, batch in self._by_server(keys):
+            found.update(self._safely_run_func(client, client.get_many, {}, batch))
+        return found
+
+    def set_many(
+        self, values: Mapping[Any, Any], expire: int = 0, noreply: bool | None = None,
+        flags: int | None = None,
+    ) -> list[Any]:  # fmt: skip
+        batches = self._by_server(values)
+        if not batches:
+            return list(values)
+        failed: list[Any] = []
+        for client, keys in batches:
+            batch = values if keys is values else {key: values[key] for key in keys}
+            failed += self._safely_run_set_many(client, batch, expire, noreply, flags)
+        return failed
+
+    def delete_many(self, keys: Iterable[Any], noreply: bool | None = None) -> bool:
+        for client, batch in self._by_server(keys):
+            self._safely_run_func(client, client.delete_many, False, batch, noreply)
+        return True
+
+    get_multi = get_many
+    set_multi = set_many
+    delete_multi = delete_many
+
+
+class PyMemcacheCache(BaseMemcachedCache):
+    """memcached through pymemcache; OPTIONS go to :class:`Ring` (a ``HashClient``).
+
+    Defaults, which OPTIONS override: ``allow_unicode_keys=True``,
+    ``default_noreply=False`` (so add/set/delete report what happened) and
+    cachemere's serialization (off when OPTIONS name a ``serde``).  With
+    ``use_pooling`` every thread shares one client and its pools; otherwise
+    each thread has a client of its own.
+    """
+
+    library = "pymemcache's HashClient"
+    _refused = (MemcacheServerError,)
+
+    def _client_factory(self, servers: list[Server], options: dict[str, Any]) -> Callable[[], Ring]:
+        defaults: dict[str, Any] = {
+            "allow_unicode_keys": True,
+            "default_noreply": False,
+            "hasher": _Rendezvous,
+        }
+        if not any(name in options for name in _CUSTOM_SERIALIZATION):
+            defaults["serde"] = Serde
+            self._pack = pack
+        make = partial(Ring, servers, **{**defaults, **options})
+        if options.get("use_pooling"):
+            shared = make()  # pooled clients are thread-safe
+            return lambda: shared
+        return make
