@@ -1,0 +1,412 @@
+"""File-system cache: one signed file per key, shared by every process on the host.
+
+Design (see docs/filebased.md):
+
+* A key's file is ``LOCATION/<2 hex>/<md5 of made key>.cache``: a 13-byte
+  header (magic, flags, expiry), the pickled (maybe zlib-compressed) value and
+  an HMAC-SHA256 over the made key, the header and the value.  A file whose
+  signature does not verify is never unpickled: it is a miss and is removed.
+* Writes go to a temp file in the same shard and are renamed into place, so a
+  reader sees the old value, the new one or nothing, never a partial write.
+* Renames and unlinks happen under a per-stripe lock (a thread lock plus
+  ``flock``), which also guards that stripe's entry count in a shared mapped
+  file; ``set`` therefore knows the cache's size without listing a directory.
+  A scan of the shards happens only when culling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import struct
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..conf import settings
+from ..exceptions import ImproperlyConfigured
+from . import filestore
+from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from .filestore import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan, unlink_if_same
+from .signing import SIGNATURE_SIZE, derive_key, secret_bytes, sign, verify
+
+MAGIC: Final = b"CMF1"
+HEADER: Final = struct.Struct("<4sBd")  # magic, flags, expiry (epoch seconds; inf: never)
+FLAG_ZLIB: Final = 1
+#: Pickles at least this large are zlib-compressed when that makes them smaller.
+COMPRESS_MIN_SIZE: Final = 4096
+OPTIONS: Final = frozenset({"MAX_ENTRIES", "CULL_FREQUENCY", "SIGNING_KEY", "FSYNC"})
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_MIN_SIZE = HEADER.size + SIGNATURE_SIZE
+_EXPIRY = struct.Struct("<d")
+_KEY_LENGTH = struct.Struct("<I")
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_READ_SIZE = 65536
+_SLOT_MEMO_SIZE = 4096
+_INF = math.inf
+
+# (path, shard directory, stripe, key part of the signed message)
+Slot = tuple[str, str, int, bytes]
+
+
+def expiry_of(header: bytes) -> float | None:
+    """The expiry in a file's header; None when it is not one of our headers."""
+    if len(header) < HEADER.size or not header.startswith(MAGIC):
+        return None
+    return _EXPIRY.unpack_from(header, 5)[0]
+
+
+def _dumps(value: Any) -> tuple[int, bytes]:
+    data = pickle.dumps(value, _PROTOCOL)
+    if len(data) >= COMPRESS_MIN_SIZE:
+        packed = zlib.compress(data, 1)
+        if len(packed) < len(data):
+            return FLAG_ZLIB, packed
+    return 0, data
+
+
+def _loads(record: bytes) -> Any:
+    payload = memoryview(record)[HEADER.size : -SIGNATURE_SIZE]
+    if record[4] & FLAG_ZLIB:
+        return pickle.loads(zlib.decompress(payload))
+    return pickle.loads(payload)
+
+
+def _read_fd(fd: int) -> bytes:
+    data = os.read(fd, _READ_SIZE)
+    if len(data) < _READ_SIZE:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _directory(location: Any) -> str:
+    try:
+        path = os.fspath(location)
+    except TypeError:
+        path = None
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ImproperlyConfigured(f"LOCATION must be an absolute directory path, got {location!r}")
+    return os.path.normpath(path)
+
+
+class FileBasedCache(BaseCache):
+    """Django's file-based cache: signed values, atomic writes, culling without listing.
+
+    ``OPTIONS``: ``MAX_ENTRIES`` and ``CULL_FREQUENCY`` as in Django;
+    ``SIGNING_KEY`` (str or bytes; default: the ``SECRET_KEY`` setting, else a
+    key generated and kept in the directory); ``FSYNC`` (default False) to
+    flush each value to disk before it is renamed into place.
+    """
+
+    def __init__(self, location: Any, params: Mapping[str, Any]) -> None:
+        super().__init__(params)
+        options = params.get("OPTIONS") or {}
+        unknown = sorted(set(options) - OPTIONS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"unknown OPTIONS {', '.join(map(repr, unknown))} for FileBasedCache; "
+                f"allowed: {', '.join(sorted(OPTIONS))}"
+            )
+        fsync = options.get("FSYNC", False)
+        if not isinstance(fsync, bool):
+            raise ImproperlyConfigured(f"OPTIONS['FSYNC'] must be True or False, got {fsync!r}")
+        self._fsync = fsync
+        self._dir = _directory(location)
+        self._state: DirState = filestore.state_for(self._dir)
+        self._generated_key = False
+        try:
+            make_dirs(self._dir)
+            self._state.handles()
+            secret = self._secret(options)
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"LOCATION {self._dir!r} cannot be used as a cache directory: {exc}"
+            ) from exc
+        self._key = derive_key(secret, "filebased")
+        self._slots: dict[str, Slot] = {}
+
+    def _secret(self, options: Mapping[str, Any]) -> bytes:
+        if options.get("SIGNING_KEY") is not None:
+            return secret_bytes(options["SIGNING_KEY"], "OPTIONS['SIGNING_KEY']")
+        if settings.SECRET_KEY is not None:
+            return secret_bytes(settings.SECRET_KEY, "the SECRET_KEY setting")
+        self._generated_key = True
+        return self._state.generated_key()
+
+    @property
+    def directory(self) -> str:
+        """The cache directory (absolute, normalised)."""
+        return self._dir
+
+    # -- files ----------------------------------------------------------------
+
+    def _slot(self, made: str) -> Slot:
+        slot = self._slots.get(made)
+        if slot is None:
+            raw = made.encode("utf-8", "surrogatepass")
+            digest = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+            shard = f"{self._dir}/{digest[:2]}"
+            slot = (f"{shard}/{digest}{SUFFIX}", shard, int(digest[0], 16), _KEY_LENGTH.pack(len(raw)) + raw)
+            if len(self._slots) >= _SLOT_MEMO_SIZE:
+                self._slots.clear()
+            self._slots[made] = slot
+        return slot
+
+    def _valid(self, record: bytes, key_part: bytes, now: float) -> bool:
+        """True if ``record`` is one of ours, signed for this key and not expired."""
+        if len(record) < _MIN_SIZE or not record.startswith(MAGIC):
+            return False
+        if _EXPIRY.unpack_from(record, 5)[0] <= now:
+            return False
+        view = memoryview(record)
+        signed = key_part + view[:-SIGNATURE_SIZE]
+        if verify(self._key, signed, view[-SIGNATURE_SIZE:]):
+            return True
+        if self._generated_key and self._state.key_changed():
+            # The directory was wiped and another process made a new key: adopt it.
+            self._key = derive_key(self._state.generated_key(refresh=True), "filebased")
+            return self._valid(record, key_part, now)
+        return False
+
+    def _read(self, slot: Slot) -> bytes | None:
+        """The verified record of ``slot``; a dead file (expired, foreign, forged) is removed."""
+        try:
+            fd = os.open(slot[0], _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        try:
+            record = _read_fd(fd)
+            if self._valid(record, slot[3], time.time()):
+                return record
+            # Remove it only if it is still the file we read (kept open, so
+            # its inode cannot be reused meanwhile).
+            inode = os.fstat(fd).st_ino
+            with self._state.locks[slot[2]] as handles:
+                if unlink_if_same(slot[0], inode):
+                    handles.slots[slot[2]] -= 1
+            return None
+        finally:
+            os.close(fd)
+
+    def _read_locked(self, slot: Slot, handles: filestore._Handles) -> bytes | None:
+        """:meth:`_read` for a caller holding the slot's stripe lock."""
+        try:
+            fd = os.open(slot[0], _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        try:
+            record = _read_fd(fd)
+        finally:
+            os.close(fd)
+        if self._valid(record, slot[3], time.time()):
+            return record
+        try:
+            os.unlink(slot[0])
+        except FileNotFoundError:
+            return None
+        handles.slots[slot[2]] -= 1
+        return None
+
+    def _write_temp(self, slot: Slot, flags: int, expiry: float | None, payload: bytes | memoryview) -> str:
+        body = HEADER.pack(MAGIC, flags, _INF if expiry is None else expiry) + payload
+        chunks = (body, sign(self._key, slot[3] + body))
+        try:
+            return filestore.write_temp(slot[1], chunks, self._fsync)
+        except FileNotFoundError:
+            # The shard (or the whole directory) does not exist yet, or was removed.
+            make_dirs(slot[1])
+            if self._state.revalidate() and self._generated_key:
+                self._key = derive_key(self._state.generated_key(refresh=True), "filebased")
+                return self._write_temp(slot, flags, expiry, payload)
+            return filestore.write_temp(slot[1], chunks, self._fsync)
+
+    def _store(self, slot: Slot, value: Any, expiry: float | None, only_new: bool) -> bool:
+        flags, payload = _dumps(value)  # before touching the disk: a PickleError changes nothing
+        if expiry is not None and expiry <= time.time():
+            return self._remove(slot, only_new)
+        if self._state.total() >= self._max_entries:
+            self._cull()
+        temp: str | None = self._write_temp(slot, flags, expiry, payload)
+        try:
+            with self._state.locks[slot[2]] as handles:
+                if only_new:
+                    if self._read_locked(slot, handles) is not None:
+                        return False
+                    existed = False  # a dead file was removed just now
+                else:
+                    existed = _exists(slot[0])
+                os.replace(temp, slot[0])  # type: ignore[arg-type]
+                temp = None
+                if not existed:
+                    handles.slots[slot[2]] += 1
+                return True
+        finally:
+            if temp is not None:
+                filestore._unlink_quietly(temp)
+
+    @staticmethod
+    def _replace(temp: str, slot: Slot) -> None:
+        try:
+            os.replace(temp, slot[0])
+        except BaseException:
+            filestore._unlink_quietly(temp)
+            raise
+
+    def _remove(self, slot: Slot, only_if_dead: bool) -> bool:
+        """Store-with-expired-timeout: the key simply goes (for add, only if it was not live)."""
+        with self._state.locks[slot[2]] as handles:
+            if only_if_dead and self._read_locked(slot, handles) is not None:
+                return False
+            try:
+                os.unlink(slot[0])
+            except FileNotFoundError:
+                return True
+            handles.slots[slot[2]] -= 1
+            return True
+
+    # -- culling ---------------------------------------------------------------
+
+    def _cull(self) -> None:
+        if self._cull_frequency == 0:
+            self.clear()  # CULL_FREQUENCY 0 empties the cache, as in Django
+            return
+        self._sweep(evict=True)
+
+    def _sweep(self, evict: bool) -> None:
+        """Remove dead files (and, when ``evict``, the oldest live ones) after one scan of the shards."""
+        state = self._state
+        if not state.try_cull_lock():
+            return  # another thread or process is at it
+        try:
+            found = scan(self._dir, time.time(), expiry_of, HEADER.size)
+            victims = found.dead
+            total = len(found.live) + len(found.dead)
+            if evict and total >= self._max_entries:
+                quota = max(1, total // self._cull_frequency) - len(victims)
+                if quota > 0:
+                    found.live.sort(key=lambda entry: (entry.mtime_ns, entry.path))
+                    victims = victims + found.live[:quota]
+            self._unlink_and_recount(victims)
+        finally:
+            state.release_cull_lock()
+
+    def _unlink_and_recount(self, victims: list[ScanEntry]) -> None:
+        by_stripe: list[list[ScanEntry]] = [[] for _ in range(filestore.STRIPES)]
+        for victim in victims:
+            by_stripe[victim.stripe].append(victim)
+        for stripe, entries in enumerate(by_stripe):
+            with self._state.locks[stripe] as handles:
+                for entry in entries:
+                    unlink_if_same(entry.path, entry.inode)
+                handles.slots[stripe] = self._count_stripe(stripe)
+
+    def _count_stripe(self, stripe: int) -> int:
+        count = 0
+        for _, shard in filestore.shard_dirs(self._dir, stripe):
+            try:
+                with os.scandir(shard) as entries:
+                    count += sum(1 for entry in entries if is_cache_name(entry.name))
+            except FileNotFoundError:
+                pass
+        return count
+
+    def prune(self) -> None:
+        """Remove expired and damaged files and orphaned temp files; fix the entry count.
+
+        Culling does this too; call it (e.g. from a cron job) for a cache that
+        rarely fills up.
+        """
+        self._sweep(evict=False)
+
+    # -- the API ---------------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        record = self._read(self._slot(self.make_and_validate_key(key, version)))
+        return default if record is None else _loads(record)
+
+    def has_key(self, key: Any, version: Any = None) -> bool:
+        return self._read(self._slot(self.make_and_validate_key(key, version))) is not None
+
+    def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
+        slot = self._slot(self.make_and_validate_key(key, version))
+        self._store(slot, value, self.get_backend_timeout(timeout), only_new=False)
+
+    def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        slot = self._slot(self.make_and_validate_key(key, version))
+        if self._read(slot) is not None:  # the usual "already there": no write at all
+            return False
+        return self._store(slot, value, self.get_backend_timeout(timeout), only_new=True)
+
+    def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        slot = self._slot(self.make_and_validate_key(key, version))
+        expiry = self.get_backend_timeout(timeout)
+        with self._state.locks[slot[2]] as handles:
+            record = self._read_locked(slot, handles)
+            if record is None:
+                return False
+            if expiry is not None and expiry <= time.time():
+                os.unlink(slot[0])
+                handles.slots[slot[2]] -= 1
+                return True
+            payload = memoryview(record)[HEADER.size : -SIGNATURE_SIZE]
+            self._replace(self._write_temp(slot, record[4], expiry, payload), slot)
+            return True
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
+        slot = self._slot(self.make_and_validate_key(key, version))
+        with self._state.locks[slot[2]] as handles:
+            record = self._read_locked(slot, handles)
+            if record is None:
+                raise ValueError(f"Key '{key}' not found")
+            value = _loads(record) + delta
+            flags, payload = _dumps(value)
+            # The expiry is kept, as memcached and redis keep it.
+            expiry = _EXPIRY.unpack_from(record, 5)[0]
+            self._replace(self._write_temp(slot, flags, None if expiry == _INF else expiry, payload), slot)
+        return value
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        slot = self._slot(self.make_and_validate_key(key, version))
+        with self._state.locks[slot[2]] as handles:
+            try:
+                os.unlink(slot[0])
+            except FileNotFoundError:
+                return False
+            handles.slots[slot[2]] -= 1
+            return True
+
+    def clear(self) -> None:
+        """Remove every cache file and empty shard; other files and the directory stay."""
+        now = time.time()
+        for stripe in range(filestore.STRIPES):
+            with self._state.locks[stripe] as handles:
+                for _, shard in filestore.shard_dirs(self._dir, stripe):
+                    try:
+                        entries = list(os.scandir(shard))
+                    except FileNotFoundError:
+                        continue
+                    for entry in entries:
+                        if is_cache_name(entry.name):
+                            filestore._unlink_quietly(entry.path)
+                        elif filestore.is_temp_name(entry.name):
+                            filestore.remove_if_old_temp(entry.path, now)
+                    try:
+                        os.rmdir(shard)
+                    except OSError:
+                        pass  # foreign files or a writer's temp file: the shard stays
+                handles.slots[stripe] = self._count_stripe(stripe)

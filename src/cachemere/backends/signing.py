@@ -1,0 +1,41 @@
+"""HMAC-SHA256 signatures for stored values, so a store's content is trusted only if we wrote it.
+
+A pickle runs code when it is loaded; a cache whose store others can write to
+(a shared directory, a table) must therefore refuse anything it did not sign.
+The signing key is derived from a secret per *purpose*, so the same
+``SECRET_KEY`` never signs two kinds of data with the same key.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from ..exceptions import ImproperlyConfigured
+
+DIGEST = "sha256"
+SIGNATURE_SIZE = 32
+
+
+def secret_bytes(secret: Any, name: str) -> bytes:
+    """``secret`` as bytes; a clear error naming the setting for anything unusable."""
+    if isinstance(secret, str):
+        secret = secret.encode()
+    if not isinstance(secret, (bytes, bytearray)) or not secret:
+        raise ImproperlyConfigured(f"{name} must be a non-empty str or bytes, got {secret!r}")
+    return bytes(secret)
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A 32-byte key for ``purpose``, derived from ``secret`` (HMAC as a PRF)."""
+    return hmac.digest(secret, b"cachemere.signing:" + purpose.encode(), DIGEST)
+
+
+def sign(key: bytes, message: bytes) -> bytes:
+    """The HMAC-SHA256 of ``message``."""
+    return hmac.digest(key, message, DIGEST)
+
+
+def verify(key: bytes, message: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is the HMAC of ``message`` (constant-time comparison)."""
+    return hmac.compare_digest(hmac.digest(key, message, DIGEST), signature)
