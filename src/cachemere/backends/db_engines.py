@@ -67,7 +67,9 @@ def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
         url = entry.get("URL")
         if not isinstance(url, str) or not url:
             raise ImproperlyConfigured(f"{where}['URL'] must be a database URL string, got {url!r}")
-        options = entry.get("OPTIONS") or {}
+        options = entry.get("OPTIONS")
+        if options is None:
+            options = {}
         if not isinstance(options, Mapping):
             raise ImproperlyConfigured(f"{where}['OPTIONS'] must be a dict, got {options!r}")
         result[str(name)] = {"URL": url, "OPTIONS": dict(options)}

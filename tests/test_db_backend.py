@@ -1,0 +1,367 @@
+"""Database-cache behaviour beyond the conformance suite, on SQLite and PostgreSQL.
+
+Where Django's database cache has known bugs (touch resurrecting expired rows,
+a COUNT(*) per write, writes on the read path, N statements for set_many, silent
+failures), these tests pin down that cachemere does not have them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cachemere.backends.db import DatabaseCache, MissingCacheTable
+from cachemere.backends.db_engines import SQLITE_PRAGMAS, engine_for, validate_databases
+from cachemere.backends.db_schema import FOREVER
+from cachemere.exceptions import ImproperlyConfigured, InvalidCacheKey
+from servers.postgres import postgres_server
+from test_db_helpers import Database, databases, kinds, make_cache, make_table, sql_trace, unique_name
+
+__all__ = ["postgres_server"]
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres_server: Any) -> Database:
+    return Database.postgres(postgres_server, "backend")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The default database, SQLite or PostgreSQL, configured for the test."""
+    database = (
+        Database.sqlite(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_database")
+    )
+    with databases({"default": database.config()}):
+        yield database
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    database = Database.sqlite(tmp_path)
+    with databases({"default": database.config()}):
+        yield database
+
+
+def new_table() -> str:
+    table = unique_name("cache table")
+    make_table("default", table)
+    return table
+
+
+# -- Django's bugs we do not repeat -------------------------------------------
+
+
+def test_touch_does_not_resurrect_an_expired_row(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    cache.set("key", "value", 0.05)
+    time.sleep(0.1)
+    assert db.count(table) == 1  # still there, expired
+    assert cache.touch("key", 100) is False
+    assert cache.get("key") is None
+    assert cache.add("key", "new") is True
+    assert cache.get("key") == "new"
+
+
+def test_reads_never_write(sqlite_db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    cache.set("live", 1)
+    cache.set("expired", 2, 0.05)
+    time.sleep(0.1)
+    with sql_trace() as statements:
+        assert cache.get("expired") is None
+        assert cache.get("live") == 1
+        assert cache.get_many(["live", "expired"]) == {"live": 1}
+        assert cache.has_key("expired") is False
+    assert statements and all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
+    assert sqlite_db.count(table) == 2  # the expired row is left for the next write's cull
+
+
+def test_writes_do_not_count_the_table_each_time(sqlite_db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 300})
+    with sql_trace() as statements:
+        for i in range(1000):
+            cache.set(f"key{i}", i)
+    counts = kinds(statements, "SELECT count")
+    assert len(kinds(statements, "INSERT")) == 1000
+    # Filling: one count per MAX_ENTRIES/10 writes.  Full: after a cull to 200 rows,
+    # counts at 230, 260, 290 and 300 rows: about 4 per 100 writes (38 in all here).
+    assert 1 <= len(counts) <= 50, len(counts)
+    assert sqlite_db.count(table) <= 300
+
+
+def test_a_table_far_from_full_is_rarely_counted(sqlite_db: Database) -> None:
+    cache = make_cache(new_table(), OPTIONS={"MAX_ENTRIES": 100_000})
+    with sql_trace() as statements:
+        for i in range(2000):
+            cache.set(f"key{i}", i)
+    assert len(kinds(statements, "SELECT count")) <= 2
+
+
+def test_set_many_is_one_statement_per_300_rows(sqlite_db: Database) -> None:
+    cache = make_cache(new_table(), OPTIONS={"MAX_ENTRIES": 10_000})
+    cache.set("warm", 1)  # the first write counts the table
+    with sql_trace() as statements:
+        assert cache.set_many({f"key{i}": i for i in range(200)}) == []
+    assert len(kinds(statements, "INSERT")) == 1
+    with sql_trace() as statements:
+        cache.set_many({f"key{i}": i for i in range(700)})
+    assert len(kinds(statements, "INSERT")) == 3
+    assert cache.get_many([f"key{i}" for i in range(700)]) == {f"key{i}": i for i in range(700)}
+
+
+def test_get_many_and_delete_many_are_one_statement(sqlite_db: Database) -> None:
+    cache = make_cache(new_table())
+    cache.set_many({f"key{i}": i for i in range(50)})
+    with sql_trace() as statements:
+        assert len(cache.get_many([f"key{i}" for i in range(60)])) == 50
+        cache.delete_many([f"key{i}" for i in range(60)])
+    assert len(kinds(statements, "SELECT")) == 1
+    assert len(kinds(statements, "DELETE")) == 1
+    assert cache.get_many([f"key{i}" for i in range(50)]) == {}
+
+
+def test_set_many_with_keys_that_make_the_same_stored_key(db: Database) -> None:
+    cache = make_cache(new_table())
+    cache.set_many({5: "int", "5": "str"})  # both are ':1:5'
+    assert cache.get(5) == "str"
+
+
+@pytest.mark.filterwarnings("ignore::cachemere.exceptions.CacheKeyWarning")
+def test_a_key_too_long_for_the_table_raises(db: Database) -> None:
+    cache = make_cache(new_table())
+    key = "k" * 260
+    with pytest.raises(InvalidCacheKey, match="up to 255"):
+        cache.set(key, 1)
+    with pytest.raises(InvalidCacheKey):
+        cache.add(key, 1)
+    with pytest.raises(InvalidCacheKey):
+        cache.set_many({"fine": 1, key: 2})
+    assert cache.get(key) is None
+
+
+def test_a_missing_table_is_a_clear_error_on_every_operation(db: Database) -> None:
+    cache = make_cache("no such cache table")
+    operations = [
+        lambda: cache.get("k"),
+        lambda: cache.set("k", 1),
+        lambda: cache.add("k", 1),
+        lambda: cache.touch("k"),
+        lambda: cache.delete("k"),
+        lambda: cache.has_key("k"),
+        lambda: cache.get_many(["k"]),
+        lambda: cache.set_many({"k": 1}),
+        lambda: cache.delete_many(["k"]),
+        lambda: cache.incr("k"),
+        lambda: cache.clear(),
+    ]
+    for operation in operations:
+        with pytest.raises(MissingCacheTable, match="run `cachemere createcachetable`") as info:
+            operation()
+        assert "'no such cache table'" in str(info.value)
+        assert "database 'default'" in str(info.value)
+
+
+# -- expiry, culling, atomicity -------------------------------------------------
+
+
+def test_max_entries_holds_and_keeps_the_longest_lived(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 50})
+    for i in range(400):
+        cache.set(f"key{i}", i, 1000 + i)
+        assert db.count(table) <= 50
+    assert cache.get("key399") == 399
+    assert cache.get("key0") is None
+
+
+def test_expired_rows_go_first_when_the_table_is_checked(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 10})
+    cache.set_many({f"old{i}": i for i in range(5)}, 0.05)
+    cache.set_many({f"live{i}": i for i in range(5)})
+    time.sleep(0.1)
+    cache.set("new", 1)
+    assert sorted(db.rows(table)) == sorted([*(f":1:live{i}" for i in range(5)), ":1:new"])
+
+
+def test_zero_cull_frequency_empties_the_table(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 10, "CULL_FREQUENCY": 0})
+    for i in range(10):
+        cache.set(f"key{i}", i)
+    assert db.count(table) == 10
+    cache.set("eleventh", 11)
+    assert db.rows(table) == {":1:eleventh": 11}
+
+
+def test_forever_is_stored_as_a_far_future_expiry(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, TIMEOUT=None)
+    cache.set("key", "value")
+    assert db.execute(f'SELECT expires FROM "{table}"') == [(FOREVER,)]
+
+
+def test_add_replaces_an_expired_row_in_place(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    db.put(table, ":1:key", "stale", time.time() - 10)
+    assert cache.add("key", "fresh") is True
+    assert db.rows(table) == {":1:key": "fresh"}
+    assert cache.add("key", "again") is False
+
+
+def test_rows_written_behind_the_cache_are_read(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    db.put(table, ":1:outside", {"a": 1}, time.time() + 100)
+    assert cache.get("outside") == {"a": 1}
+
+
+def test_incr_is_atomic_across_threads_and_keeps_the_expiry(db: Database) -> None:
+    table = new_table()
+    make_cache(table).set("counter", 0, 500)
+    (before,) = db.execute(f'SELECT expires FROM "{table}"')[0]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        cache = make_cache(table)  # one instance per thread, as the handler makes them
+        try:
+            for _ in range(25):
+                cache.incr("counter")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert make_cache(table).get("counter") == 100
+    assert db.execute(f'SELECT expires FROM "{table}"')[0][0] == before
+
+
+def test_clear_empties_only_this_table(db: Database) -> None:
+    first, second = new_table(), new_table()
+    make_cache(first).set("a", 1)
+    make_cache(second).set("a", 2)
+    make_cache(first).clear()
+    assert db.count(first) == 0
+    assert make_cache(second).get("a") == 2
+
+
+def test_lost_connections_are_replaced(pg_database: Database) -> None:
+    with databases({"default": pg_database.config()}):
+        cache = make_cache(new_table())
+        cache.set("key", "value")
+        pg_database.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = ? AND pid <> pg_backend_pid()",
+            (pg_database.dbname,),
+        )
+        with pytest.raises(Exception) as info:  # the driver's own error type
+            cache.get("key")
+        assert "terminat" in str(info.value) or "closed" in str(info.value)
+        assert cache.get("key") == "value"  # the dead connection was dropped from the pool
+
+
+# -- engines and settings -------------------------------------------------------
+
+
+def test_sqlite_connections_get_cache_pragmas(sqlite_db: Database) -> None:
+    make_cache(new_table()).set("k", 1)
+    with engine_for("default").connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert "PRAGMA synchronous=NORMAL" in SQLITE_PRAGMAS
+
+
+def test_one_engine_per_database_shared_by_every_thread(sqlite_db: Database) -> None:
+    table = new_table()
+    found: list[DatabaseCache] = []
+    threads = [threading.Thread(target=lambda: found.append(make_cache(table))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(cache) for cache in found}) == 3
+    assert len({id(cache._writer().engine) for cache in found}) == 1
+    assert len({id(cache._writer()) for cache in found}) == 1
+
+
+def test_no_databases_means_a_sqlite_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with databases({}):
+        make_table("default", "cache")
+        cache = make_cache("cache")
+        cache.set("k", "v")
+        assert cache.get("k") == "v"
+        assert str(engine_for("default").url) == "sqlite:///cache.sqlite3"
+    assert (tmp_path / "cache.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("databases_setting", "message"),
+    [
+        (
+            {"default": {"URL": "sqlite://", "URLS": "x"}},
+            r"DATABASES\['default'\] has an unknown key 'URLS' \(did you mean 'URL'\?\)",
+        ),
+        ({"default": {"OPTIONS": {}}}, r"DATABASES\['default'\]\['URL'\] must be a database URL"),
+        ({"other": "sqlite://"}, r"DATABASES\['other'\] must be a dict"),
+        (
+            {"default": {"URL": "sqlite://", "OPTIONS": []}},
+            r"DATABASES\['default'\]\['OPTIONS'\] must be a dict",
+        ),
+        (["sqlite://"], "DATABASES must be a dict"),
+    ],
+)
+def test_databases_setting_errors_name_the_database_and_key(databases_setting: Any, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=message):
+        validate_databases(databases_setting)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"default": {"URL": "not a url"}}, r"DATABASES\['default'\]\['URL'\] is not a database URL"),
+        (
+            {"default": {"URL": "sqlite:///x.db", "OPTIONS": {"bogus": 1}}},
+            r"DATABASES\['default'\]\['OPTIONS'\] is not valid",
+        ),
+        ({"other": {"URL": "sqlite:///x.db"}}, "the database 'default' is not in DATABASES"),
+    ],
+)
+def test_bad_database_settings_fail_when_the_cache_is_made(settings: dict[str, Any], message: str) -> None:
+    with databases(settings), pytest.raises(ImproperlyConfigured, match=message):
+        make_cache("cache")
+
+
+def test_location_must_name_a_table(sqlite_db: Database) -> None:
+    with pytest.raises(ImproperlyConfigured, match="LOCATION must be the name of the cache table"):
+        make_cache("")
+
+
+def test_driver_errors_are_not_swallowed(sqlite_db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    cache.set("k", 1)
+    sqlite_db.execute(f'ALTER TABLE "{table}" RENAME COLUMN value TO other')
+    # The table no longer has the value column: an error, never a silent miss or no-op.
+    with pytest.raises(sqlite3.OperationalError, match="value"):
+        cache.set("k", 2)
+    with pytest.raises(sqlite3.OperationalError, match="value"):
+        cache.get("k")
