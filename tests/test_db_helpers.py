@@ -33,7 +33,9 @@ _names = itertools.count()
 @contextmanager
 def databases(dbs: dict[str, Any], routers: Sequence[Any] = ()) -> Iterator[None]:
     """Use these DATABASES (and routers) inside the block."""
-    cachemere.configure(DATABASES=dbs, DATABASE_ROUTERS=list(routers))
+    cachemere.configure(
+        DATABASES=dbs, DATABASE_ROUTERS=routers if isinstance(routers, str) else list(routers)
+    )
     try:
         yield
     finally:
@@ -75,8 +77,7 @@ class Database:
     def rows(self, table: str) -> dict[str, Any]:
         """Every row of ``table`` as key -> unpickled value (expired ones too)."""
         return {
-            key: pickle.loads(value)
-            for key, value in self.execute(f'SELECT cache_key, value FROM "{table}"')
+            key: pickle.loads(value) for key, value in self.execute(f'SELECT cache_key, value FROM "{table}"')
         }
 
     def count(self, table: str) -> int:
