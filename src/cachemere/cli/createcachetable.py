@@ -64,7 +64,7 @@ def _create_sql(table: Any) -> list[Any]:
     ]
 
 
-def create_table(db: str, name: str, dry_run: bool = False, out: TextIO = sys.stdout) -> str:
+def create_table(db: str, name: str, dry_run: bool = False, out: TextIO | None = None) -> str:
     """Create cache table ``name`` in database ``db`` unless the routers forbid it.
 
     Returns what happened: ``"skipped"`` (routers), ``"exists"``, ``"printed"`` or ``"created"``.
@@ -75,6 +75,7 @@ def create_table(db: str, name: str, dry_run: bool = False, out: TextIO = sys.st
     from ..backends.db_schema import cache_entry_model
     from ..backends.db_table import cache_table
 
+    out = out or sys.stdout
     if not router_chain().allow_migrate(db, cache_entry_model(name)):
         return "skipped"
     target = cache_table(db, name)
