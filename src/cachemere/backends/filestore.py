@@ -133,13 +133,13 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def create_once(path: str, data: bytes) -> None:
+def create_once(path: str, data: bytes, fsync: bool = False) -> None:
     """Create ``path`` holding ``data`` (0o600) unless it exists; concurrent creators agree.
 
     The content is written to a temp file and hard-linked into place, so the
     file is never seen partly written and the first creator wins.
     """
-    temp = write_temp(os.path.dirname(path), (data,), fsync=True)
+    temp = write_temp(os.path.dirname(path), (data,), fsync)
     try:
         os.link(temp, path)
     except FileExistsError:
@@ -359,7 +359,8 @@ class DirState:
                 data, info = read_small(path)
             except FileNotFoundError:
                 make_dirs(self.meta)
-                create_once(path, secrets.token_bytes(KEY_SIZE))
+                # fsynced: losing the key in a crash would turn every value into a miss.
+                create_once(path, secrets.token_bytes(KEY_SIZE), fsync=True)
                 data, info = read_small(path)
             problem = _key_file_problem(info, data)
             if problem:

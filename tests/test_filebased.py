@@ -1,0 +1,562 @@
+"""FileBasedCache beyond the conformance suite: directory, signing, format, culling, clear, touch."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import math
+import os
+import pickle
+import stat
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cachemere
+from cachemere import CacheHandler
+from cachemere.backends import filestore
+from cachemere.backends.filebased import HEADER, MAGIC, FileBasedCache
+from cachemere.conf import settings
+from cachemere.exceptions import ImproperlyConfigured
+
+BACKEND = "cachemere.backends.filebased.FileBasedCache"
+
+
+@pytest.fixture(autouse=True)
+def no_secret_key() -> Iterator[None]:
+    settings.reset()
+    yield
+    settings.reset()
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def make(directory: Path | str, **options: Any) -> FileBasedCache:
+    return FileBasedCache(directory, {"OPTIONS": options})
+
+
+def key_file(directory: Path, key: str, version: int = 1) -> Path:
+    """Where the documented layout puts a key: <shard>/<md5 of the made key>.cache."""
+    digest = hashlib.md5(f":{version}:{key}".encode()).hexdigest()
+    return directory / digest[:2] / f"{digest}.cache"
+
+
+def cache_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("??/*.cache"))
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# -- LOCATION -------------------------------------------------------------------
+
+
+class TestLocation:
+    def test_relative_or_empty_location_is_an_error(self) -> None:
+        for bad in ("relative/dir", "", None, 42):
+            with pytest.raises(ImproperlyConfigured, match="LOCATION must be an absolute directory path"):
+                FileBasedCache(bad, {})
+
+    def test_error_names_the_alias(self) -> None:
+        handler = CacheHandler({"files": {"BACKEND": BACKEND, "LOCATION": "cache-here"}})
+        with pytest.raises(ImproperlyConfigured, match=r"CACHES\['files'\].*'cache-here'"):
+            handler["files"]
+
+    def test_created_with_mode_0700_at_every_level(self, tmp_path: Path) -> None:
+        tmp_path.chmod(0o755)
+        directory = tmp_path / "a" / "b" / "c"
+        old = os.umask(0o000)  # a permissive umask must not leak into the modes
+        try:
+            cache = make(directory)
+            cache.set("key", "value")
+        finally:
+            os.umask(old)
+        for level in (tmp_path / "a", tmp_path / "a" / "b", directory):
+            assert mode(level) == 0o700, level
+        assert mode(tmp_path) == 0o755  # an existing parent is left alone
+        shard = key_file(directory, "key").parent
+        assert mode(shard) == 0o700
+        assert mode(directory / ".cachemere") == 0o700
+
+    def test_trailing_slash_and_path_objects_mean_the_same_directory(self, directory: Path) -> None:
+        make(str(directory) + "/").set("key", "value")
+        assert make(directory).get("key") == "value"
+        assert make(str(directory) + "//").directory == str(directory)
+
+    def test_location_under_a_regular_file(self, tmp_path: Path) -> None:
+        blocker = tmp_path / "file"
+        blocker.write_text("not a directory")
+        for location in (blocker, blocker / "cache"):
+            with pytest.raises(ImproperlyConfigured, match="cannot be used as a cache directory") as info:
+                make(location)
+            assert str(location) in str(info.value)
+
+    def test_directory_without_write_permission(self, tmp_path: Path) -> None:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        tmp_path.chmod(0o755)
+        if os.geteuid() != 0:
+            with pytest.raises(ImproperlyConfigured, match="cannot be used as a cache directory"):
+                make(locked / "cache")
+            return
+        # root may write anywhere: try as an unprivileged user in a forked child.
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            message = b"no error"
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                make(locked / "cache")
+            except ImproperlyConfigured as exc:
+                message = str(exc).encode()
+            except BaseException as exc:
+                message = repr(exc).encode()
+            os.write(write, message)
+            os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read, "rb") as pipe:
+            message = pipe.read().decode()
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert "cannot be used as a cache directory" in message
+        assert str(locked / "cache") in message
+        assert "Permission denied" in message
+
+    def test_unknown_and_bad_options(self, directory: Path) -> None:
+        with pytest.raises(ImproperlyConfigured, match="unknown OPTIONS 'MAX_ENTRYS'"):
+            make(directory, MAX_ENTRYS=3)
+        with pytest.raises(ImproperlyConfigured, match=r"OPTIONS\['FSYNC'\] must be True or False"):
+            make(directory, FSYNC="yes")
+        for bad in ("", b"", 42):
+            with pytest.raises(ImproperlyConfigured, match="SIGNING_KEY"):
+                make(directory, SIGNING_KEY=bad)
+
+    def test_django_backend_path_is_mapped(self, directory: Path) -> None:
+        handler = CacheHandler(
+            {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": directory}}
+        )
+        assert isinstance(handler["default"], FileBasedCache)
+
+    def test_directory_removed_while_in_use(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("before", 1)
+        for path in sorted(directory.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        directory.rmdir()
+        cache.set("after", 2)
+        assert cache.get("after") == 2
+        assert cache.get("before") is None
+        assert mode(directory) == 0o700
+        assert cache._state.total() == 1
+        assert make(directory).get("after") == 2  # a new instance reads the new key file
+
+
+# -- the file format and signatures --------------------------------------------------
+
+
+class Marker:
+    """Unpickling this creates a file: proof that code ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (builtins.open, (str(self.path), "w"))
+
+
+class TestSigning:
+    def plant(self, target: Path, content: bytes) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+    def forged_files(self, marker: Path) -> dict[str, bytes]:
+        evil = pickle.dumps(Marker(marker))
+        header = HEADER.pack(MAGIC, 0, math.inf)
+        return {
+            "our format, bogus signature": header + evil + os.urandom(32),
+            "our format, no signature": header + evil,
+            "Django's format": pickle.dumps(None) + zlib.compress(evil),
+            "bare pickle": evil,
+            "empty": b"",
+        }
+
+    def test_forged_pickles_are_never_loaded(self, directory: Path, tmp_path: Path) -> None:
+        cache = make(directory)
+        marker = tmp_path / "pwned"
+        target = key_file(directory, "key")
+        for name, content in self.forged_files(marker).items():
+            for operation in (
+                lambda: cache.get("key", "default") == "default",
+                lambda: cache.get_many(["key"]) == {},
+                lambda: cache.has_key("key") is False,
+                lambda: cache.touch("key") is False,
+                lambda: cache.add("key", "mine") is True and cache.get("key") == "mine",
+                lambda: pytest.raises(ValueError, cache.incr, "key") is not None,
+            ):
+                self.plant(target, content)
+                assert operation(), name
+                assert not marker.exists(), name
+                if target.exists():  # only add() puts a real value there
+                    assert cache.get("key") == "mine"
+                    cache.delete("key")
+                assert not target.exists(), name
+
+    def test_value_signed_with_another_key_is_a_miss_and_removed(self, directory: Path) -> None:
+        make(directory, SIGNING_KEY="one").set("key", "value")
+        other = make(directory, SIGNING_KEY="two")
+        assert other.get("key") is None
+        assert not key_file(directory, "key").exists()
+
+    def test_signature_covers_the_key(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("a", "value of a")
+        os.makedirs(key_file(directory, "b").parent, exist_ok=True)
+        os.replace(key_file(directory, "a"), key_file(directory, "b"))
+        assert cache.get("b") is None
+
+    def test_signature_covers_the_expiry(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value", 100)
+        target = key_file(directory, "key")
+        data = bytearray(target.read_bytes())
+        struct.pack_into("<d", data, 5, math.inf)  # try to make it live forever
+        target.write_bytes(bytes(data))
+        assert cache.get("key") is None
+
+    def test_signing_key_option_beats_secret_key_setting(self, directory: Path) -> None:
+        cachemere.configure(SECRET_KEY="from settings")
+        make(directory).set("by-secret", 1)
+        make(directory, SIGNING_KEY=b"from options").set("by-option", 2)
+        assert make(directory).get("by-secret") == 1
+        assert make(directory, SIGNING_KEY="from options").get("by-option") == 2
+        assert make(directory, SIGNING_KEY="another").get("by-secret") is None
+        assert not (directory / ".cachemere" / "key").exists()  # nothing generated
+        settings.reset()
+        assert make(directory).get("by-option") is None  # generated key now: a different one
+
+    def test_secret_key_setting_must_not_be_empty(self, directory: Path) -> None:
+        cachemere.configure(SECRET_KEY="")
+        with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
+            make(directory)
+
+    def test_generated_key_file(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value")
+        key = directory / ".cachemere" / "key"
+        assert mode(key) == 0o600
+        assert key.stat().st_uid == os.geteuid()
+        assert len(key.read_bytes()) == 32
+        assert FileBasedCache(directory, {}).get("key") == "value"
+        cache.clear()
+        assert key.exists()  # clear() keeps the metadata
+
+    def test_generated_key_file_readable_by_others_is_refused(self, directory: Path) -> None:
+        make(directory)
+        key = directory / ".cachemere" / "key"
+        key.chmod(0o644)
+        filestore.state_for(str(directory))._key = None
+        with pytest.raises(ImproperlyConfigured, match="signing key file .* readable or writable by others"):
+            make(directory)
+
+    def test_generated_key_file_damaged(self, directory: Path) -> None:
+        make(directory)
+        key = directory / ".cachemere" / "key"
+        key.write_bytes(b"short")
+        filestore.state_for(str(directory))._key = None
+        with pytest.raises(ImproperlyConfigured, match="holds 5 bytes"):
+            make(directory)
+
+    def test_file_layout(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", {"a": 1}, None)
+        data = key_file(directory, "key").read_bytes()
+        magic, flags, expiry = HEADER.unpack_from(data)
+        assert (magic, flags, expiry) == (MAGIC, 0, math.inf)
+        assert pickle.loads(data[HEADER.size : -32]) == {"a": 1}
+        assert mode(key_file(directory, "key")) == 0o600
+
+    def test_large_values_are_compressed(self, directory: Path) -> None:
+        cache = make(directory)
+        value = "abc" * 100_000
+        cache.set("big", value)
+        assert key_file(directory, "big").stat().st_size < 10_000
+        assert cache.get("big") == value
+        noise = os.urandom(100_000)  # incompressible: stored as it is
+        cache.set("noise", noise)
+        assert key_file(directory, "noise").stat().st_size > 100_000
+        assert cache.get("noise") == noise
+
+
+# -- reads ------------------------------------------------------------------------
+
+
+class TestReads:
+    def test_get_ignores_missing_file_race(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cache = make(directory)
+        cache.set("key", "value")
+        calls = []
+
+        def vanished(path: str, *args: Any) -> int:
+            calls.append(path)
+            raise FileNotFoundError(path)
+
+        monkeypatch.setattr(os, "open", vanished)
+        assert cache.has_key("key") is False
+        assert cache.get("key", "default") == "default"
+        assert len(calls) == 2
+
+    def test_get_does_not_hide_other_errors(self, directory: Path) -> None:
+        cache = make(directory)
+        target = key_file(directory, "key")
+        target.mkdir(parents=True)
+        with pytest.raises(IsADirectoryError):
+            cache.get("key")
+
+    def test_empty_or_truncated_file_is_a_miss_and_removed(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value" * 100)
+        target = key_file(directory, "key")
+        full = target.read_bytes()
+        for content in (b"", full[:10], full[:-1], full[: len(full) // 2]):
+            cache.set("key", "value" * 100)
+            target.write_bytes(content)
+            assert cache.get("key", "miss") == "miss"
+            assert not target.exists()
+        assert cache._state.total() == 0
+
+    def test_expired_file_removed_on_read(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value", 0.2)
+        time.sleep(0.3)
+        assert cache.get("key") is None
+        assert not key_file(directory, "key").exists()
+        assert cache._state.total() == 0
+
+    def test_foreign_files_are_ignored(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=3)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "notes.txt").write_text("mine")
+        shard = key_file(directory, "x").parent
+        shard.mkdir(parents=True, exist_ok=True)
+        (shard / "README").write_text("also mine")
+        for i in range(10):
+            cache.set(f"k{i}", i)
+        cache.clear()
+        assert (directory / "notes.txt").read_text() == "mine"
+        assert (shard / "README").read_text() == "also mine"
+
+
+# -- writes: add, touch, incr -------------------------------------------------------
+
+
+class TestWrites:
+    def test_touch_on_expired_file_returns_false(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value", 0.2)
+        time.sleep(0.3)
+        assert cache.touch("key") is False
+        assert not key_file(directory, "key").exists()
+
+    def test_touch_keeps_value_and_sets_expiry(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", {"v": 1}, 0.3)
+        assert cache.touch("key", None) is True
+        assert HEADER.unpack_from(key_file(directory, "key").read_bytes())[2] == math.inf
+        time.sleep(0.4)
+        assert cache.get("key") == {"v": 1}
+        assert cache.touch("key", 100) is True
+        expiry = HEADER.unpack_from(key_file(directory, "key").read_bytes())[2]
+        assert time.time() + 99 < expiry <= time.time() + 100
+        assert cache.touch("key", 0) is True
+        assert not key_file(directory, "key").exists()
+        assert cache._state.total() == 0
+
+    def test_incr_keeps_expiry_and_is_exact(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("n", 10, 100)
+        before = HEADER.unpack_from(key_file(directory, "n").read_bytes())[2]
+        assert cache.incr("n", 5) == 15
+        assert cache.decr("n", 20) == -5
+        assert HEADER.unpack_from(key_file(directory, "n").read_bytes())[2] == before
+        with pytest.raises(ValueError, match="Key 'missing' not found"):
+            cache.incr("missing")
+        cache.set("big", 2**64)
+        assert cache.incr("big") == 2**64 + 1
+
+    def test_add_replaces_expired_and_counts_once(self, directory: Path) -> None:
+        cache = make(directory)
+        assert cache.add("key", "one", 0.2) is True
+        assert cache.add("key", "two") is False
+        time.sleep(0.3)
+        assert cache.add("key", "three") is True
+        assert cache.get("key") == "three"
+        assert cache._state.total() == 1
+        assert cache.add("key", "four", 0) is False  # live value: add with timeout 0 changes nothing
+        assert cache.get("key") == "three"
+
+    def test_set_with_expired_timeout_removes_the_key(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "value")
+        cache.set("key", "other", -1)
+        assert not key_file(directory, "key").exists()
+        assert cache._state.total() == 0
+
+    def test_unpicklable_value_leaves_old_value(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "old")
+        with pytest.raises(pickle.PickleError):
+            cache.set("key", Unpicklable())
+        assert cache.get("key") == "old"
+        assert not list(directory.glob("??/*.tmp"))
+
+    def test_fsync_option(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        synced: list[int] = []
+        real = os.fsync
+        cache = make(directory)
+        monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+        cache.set("key", 1)
+        assert synced == []
+        make(directory, FSYNC=True).set("key", 2)
+        assert len(synced) == 1
+
+    def test_async_incr_uses_the_atomic_incr(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import asyncio
+
+        cache = make(directory)
+        cache.set("n", 1)
+        used = []
+        real = FileBasedCache.incr
+        monkeypatch.setattr(FileBasedCache, "incr", lambda self, *a: used.append(a) or real(self, *a))
+        assert asyncio.run(cache.aincr("n", 2)) == 3
+        assert asyncio.run(cache.adecr("n")) == 2
+        assert len(used) == 2
+
+
+class Unpicklable:
+    def __getstate__(self) -> Any:
+        raise pickle.PickleError("no")
+
+
+# -- counting, culling, clear ------------------------------------------------------
+
+
+class TestCulling:
+    def test_set_lists_no_directory_below_max_entries(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cache = make(directory, MAX_ENTRIES=1000)
+        cache.set("warm-up", 0)
+
+        def forbidden(*args: Any) -> Any:
+            raise AssertionError("listed a directory")
+
+        monkeypatch.setattr(os, "scandir", forbidden)
+        monkeypatch.setattr(os, "listdir", forbidden)
+        for i in range(300):
+            cache.set(f"key{i}", i)
+            cache.add(f"new{i}", i)
+        for i in range(300):
+            cache.set(f"key{i}", -i)  # overwrites are not new entries
+        assert cache._state.total() == 601
+        monkeypatch.undo()
+        assert len(cache_files(directory)) == 601
+
+    def test_count_is_shared_between_instances_and_exact(self, directory: Path) -> None:
+        one, two = make(directory), make(directory)
+        for i in range(20):
+            one.set(f"k{i}", i)
+        two.delete("k0")
+        two.delete("k0")
+        two.delete_many(["k1", "k2"])
+        assert one._state.total() == two._state.total() == 17 == len(cache_files(directory))
+
+    def test_cull_removes_expired_first_then_oldest(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=10, CULL_FREQUENCY=3)
+        for i in range(2):
+            cache.set(f"expiring{i}", i, 0.3)
+        for i in range(8):
+            cache.set(f"live{i}", i)
+        now = time.time()
+        for i in range(8):  # live0 is the oldest, live7 the newest
+            os.utime(key_file(directory, f"live{i}"), (now - 100 + i, now - 100 + i))
+        time.sleep(0.4)
+        cache.set("trigger", "x")  # 10 >= MAX_ENTRIES: cull 10 // 3 = 3 files
+        assert not cache.has_key("expiring0") and not cache.has_key("expiring1")
+        assert not cache.has_key("live0")
+        assert all(cache.has_key(f"live{i}") for i in range(1, 8))
+        assert cache.get("trigger") == "x"
+        assert cache._state.total() == 8 == len(cache_files(directory))
+
+    def test_cull_fixes_a_drifted_count(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=10)
+        for i in range(9):
+            cache.set(f"k{i}", i)
+        for path in cache_files(directory)[:5]:  # removed behind the cache's back
+            path.unlink()
+        cache.set("k9", 9)  # the count says 9 -> 10: no cull yet
+        cache.set("k10", 10)  # says 10: the scan finds 5 and culls nothing
+        assert len(cache_files(directory)) == 6
+        assert cache._state.total() == 6
+
+    def test_zero_frequency_empties_the_cache(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=5, CULL_FREQUENCY=0)
+        for i in range(5):
+            cache.set(f"k{i}", i)
+        cache.set("last", 1)
+        assert [p.name for p in cache_files(directory)] == [key_file(directory, "last").name]
+
+    def test_small_max_entries_still_culls(self, directory: Path) -> None:
+        # Django computes int(2 / 3) == 0 victims and grows forever.
+        cache = make(directory, MAX_ENTRIES=2, CULL_FREQUENCY=3)
+        for i in range(10):
+            cache.set(f"k{i}", i)
+        assert len(cache_files(directory)) == 2
+
+    def test_orphaned_temp_files_are_removed_when_old(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", 1)
+        shard = key_file(directory, "key").parent
+        old, young = shard / ".dead-1.tmp", shard / ".busy-2.tmp"
+        old.write_bytes(b"partial")
+        young.write_bytes(b"partial")
+        past = time.time() - filestore.ORPHAN_AGE - 10
+        os.utime(old, (past, past))
+        cache.prune()
+        assert not old.exists() and young.exists()
+        assert cache.get("key") == 1
+        old.write_bytes(b"partial")
+        os.utime(old, (past, past))
+        cache.clear()
+        assert not old.exists() and young.exists()
+
+    def test_prune_removes_expired_and_damaged(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("short", 1, 0.2)
+        cache.set("long", 2)
+        cache.set("damaged", 3)
+        key_file(directory, "damaged").write_bytes(b"garbage")
+        time.sleep(0.3)
+        cache.prune()
+        assert [p.name for p in cache_files(directory)] == [key_file(directory, "long").name]
+        assert cache._state.total() == 1
+
+    def test_clear_removes_cache_files_and_shards_only(self, directory: Path) -> None:
+        cache = make(directory)
+        for i in range(50):
+            cache.set(f"k{i}", i)
+        (directory / "foreign.txt").write_text("keep")
+        cache.clear()
+        assert directory.is_dir()
+        assert sorted(p.name for p in directory.iterdir()) == [".cachemere", "foreign.txt"]
+        assert cache._state.total() == 0
+        cache.set("again", 1)
+        assert cache.get("again") == 1
