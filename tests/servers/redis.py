@@ -9,16 +9,20 @@ kept here, started once).
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from servers.common import free_port, require_binary, stop_pidfile, wait_until
+from servers.common import free_port, require_binary, wait_until
 
 ACL_USER = "alice"
 ACL_PASSWORD = "s3cret"
@@ -33,6 +37,8 @@ class RedisServer:
     extra: tuple[str, ...] = ()
     username: str | None = None
     password: str | None = None
+    pid: int | None = None
+    _admin: Any = field(default=None, repr=False)
 
     @property
     def pidfile(self) -> Path:
@@ -64,10 +70,24 @@ class RedisServer:
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         wait_until(lambda: self.pidfile.exists() and self.client().ping(), f"redis on {self.port}")
+        self.pid = int(self.pidfile.read_text().strip())
         return self
 
     def stop(self) -> None:
-        stop_pidfile(self.pidfile)
+        """SIGTERM the PID recorded at start; return once it has exited."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            # An exited daemon stays a zombie until init reaps it, which can take
+            # a second here: exited is enough (its port and files are released).
+            wait_until(lambda: _exited(pid), f"redis on {self.port} to stop", timeout=10)
+        except RuntimeError:
+            os.kill(pid, signal.SIGKILL)
 
     def client(self, **kwargs: object):  # -> redis.Redis
         """A plain redis-py client on this server (as the admin user), for inspecting it."""
@@ -78,13 +98,28 @@ class RedisServer:
             socket_timeout=5, **kwargs,
         )  # fmt: skip
 
+    @property
+    def admin(self):  # -> redis.Redis
+        """One client kept for inspecting the server, so that looking opens no new connection."""
+        if self._admin is None:
+            self._admin = self.client()
+        return self._admin
+
     def command_calls(self, command: str) -> int:
         """How many times ``command`` ran on this server (INFO commandstats)."""
-        stats = self.client().info("commandstats")
+        stats = self.admin.info("commandstats")
         return int(stats.get(f"cmdstat_{command.lower()}", {}).get("calls", 0))
 
     def connections_received(self) -> int:
-        return int(self.client().info("stats")["total_connections_received"])
+        return int(self.admin.info("stats")["total_connections_received"])
+
+
+def _exited(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 def start_redis(directory: Path, *extra: str) -> RedisServer:
@@ -106,7 +141,13 @@ def start_replicated(directory: Path, replicas: int = 2) -> tuple[RedisServer, l
     """A leader and ``replicas`` read-only replicas of it, in sync when this returns."""
     leader_dir = directory / "leader"
     leader = start_redis(
-        leader_dir, "--unixsocket", str(leader_dir / "redis.sock"), "--unixsocketperm", "700"
+        leader_dir,
+        "--repl-diskless-sync-delay",
+        "0",
+        "--unixsocket",
+        str(leader_dir / "redis.sock"),
+        "--unixsocketperm",
+        "700",
     )
     followers = [
         start_redis(directory / f"replica{i}", "--replicaof", "127.0.0.1", str(leader.port))
@@ -154,6 +195,7 @@ def stop_shared_servers() -> None:
     with _lock:
         if _shared is not None:
             _shared.stop()
+            shutil.rmtree(_shared.directory, ignore_errors=True)
             _shared = None
 
 

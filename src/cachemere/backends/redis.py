@@ -36,8 +36,6 @@ try:
     import redis
     import redis.asyncio as aredis
     from redis import _parsers
-    from redis.asyncio.retry import Retry as AsyncRetry
-    from redis.backoff import NoBackoff
     from redis.exceptions import (
         AuthenticationError,
         AuthorizationError,
@@ -50,6 +48,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         f"cachemere's RedisCache needs redis-py: pip install 'cachemere[redis]' ({exc})"
     ) from exc
+try:
+    from redis.maint_notifications import MaintNotificationsConfig
+except ImportError:  # pragma: no cover - redis-py before 7
+    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
 from ..exceptions import ImproperlyConfigured
 from ..utils import import_string
@@ -187,12 +189,18 @@ class RedisConfig:
             self.sync_kwargs["parser_class"], self.async_kwargs["parser_class"] = self._pair(
                 parser_class, "parser_class", None, None
             )
-        if "retry" not in options and "retry_on_error" not in options:
-            # One immediate retry: a connection left stale by a server restart is
-            # replaced transparently, and a server that is down fails fast.
-            self.sync_kwargs["retry"] = Retry(NoBackoff(), 1)
-            self.async_kwargs["retry"] = AsyncRetry(NoBackoff(), 1)
-        elif isinstance(options.get("retry"), Retry):
+        if MaintNotificationsConfig is not None and "maint_notifications_config" not in options:
+            # redis-py 8 turns maintenance notifications on ("auto") with RESP3,
+            # which also skips the pool's check that a connection it hands out is
+            # still open: an asyncio connection left stale by a server restart
+            # would fail its next command.  They matter only for managed clusters
+            # that announce failovers; OPTIONS can switch them back on.
+            self.sync_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+            self.async_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+        # No retry by default (as Django): the pool already replaces a connection
+        # left stale by a server restart when it hands it out, and retrying a
+        # command whose reply was lost could apply an INCR twice.
+        if isinstance(options.get("retry"), Retry):
             self.async_problem = "OPTIONS['retry'] is a sync redis.retry.Retry"
         if "connection_class" in options:
             self.async_problem = "OPTIONS['connection_class'] is a sync connection class"
