@@ -47,6 +47,7 @@ _KEY_LENGTH = struct.Struct("<I")
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _READ_SIZE = 65536
 _SLOT_MEMO_SIZE = 4096
+_WRITE_ATTEMPTS = 8
 _INF = math.inf
 
 # (path, shard directory, stripe, key part of the signed message)
@@ -225,15 +226,21 @@ class FileBasedCache(BaseCache):
     def _write_temp(self, slot: Slot, flags: int, expiry: float | None, payload: bytes | memoryview) -> str:
         body = HEADER.pack(MAGIC, flags, _INF if expiry is None else expiry) + payload
         chunks = (body, sign(self._key, slot[3] + body))
-        try:
-            return filestore.write_temp(slot[1], chunks, self._fsync)
-        except FileNotFoundError:
-            # The shard (or the whole directory) does not exist yet, or was removed.
-            make_dirs(slot[1])
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                return filestore.write_temp(slot[1], chunks, self._fsync)
+            except FileNotFoundError:
+                pass
+            # The shard does not exist yet, or a concurrent clear() just removed it.
+            try:
+                make_dirs(slot[1])
+            except FileNotFoundError:
+                continue
             if self._state.revalidate() and self._generated_key:
+                # The whole directory was removed: a new key goes with the new metadata.
                 self._key = derive_key(self._state.generated_key(refresh=True), "filebased")
                 return self._write_temp(slot, flags, expiry, payload)
-            return filestore.write_temp(slot[1], chunks, self._fsync)
+        return filestore.write_temp(slot[1], chunks, self._fsync)
 
     def _store(self, slot: Slot, value: Any, expiry: float | None, only_new: bool) -> bool:
         flags, payload = _dumps(value)  # before touching the disk: a PickleError changes nothing
