@@ -515,7 +515,8 @@ class RedisCache(BaseCache):
 
     def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
         originals = list(keys)
-        made = [self.make_and_validate_key(key, version) for key in originals]
+        make_key = self.make_and_validate_key
+        made = [make_key(key, version) for key in originals]
         return ops.get_many(made, originals, self._loads)
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
@@ -541,7 +542,8 @@ class RedisCache(BaseCache):
         return await self._arun(self._set_many_op(data, timeout, version), list(data))
 
     def _delete_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
-        return ops.delete_many([self.make_and_validate_key(key, version) for key in keys])
+        make_key = self.make_and_validate_key
+        return ops.delete_many([make_key(key, version) for key in keys])
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         self._run(self._delete_many_op(keys, version), None)

@@ -81,15 +81,15 @@ class RedisSerializer:
         # Exactly int: bool and int subclasses must come back as themselves.
         return obj if type(obj) is int else pickle.dumps(obj, self.protocol)
 
-    def loads(self, data: bytes) -> Any:
-        # Pickles of protocol 2+ start with PROTO (0x80); try that first, as
+    def loads(self, data: bytes, _unpickle: Callable[[bytes], Any] = pickle.loads) -> Any:
+        # Pickles of protocol 2+ start with PROTO (0x80); test that first, as
         # raising ValueError from int() on every non-integer would be slow.
-        if data[:1] == b"\x80":
-            return pickle.loads(data)
+        if data and data[0] == 0x80:
+            return _unpickle(data)
         try:
             return int(data)
         except ValueError:
-            return pickle.loads(data)
+            return _unpickle(data)
 
 
 def get(key: str, default: Any, loads: Loads) -> Op:
