@@ -34,13 +34,17 @@ def _immutable(value: Any) -> bool:
     if kind in SCALARS:
         return True
     if kind is tuple or kind is frozenset:
-        return _all_scalars(value) or all(_immutable(item) for item in value)
+        return _all_immutable(value)
     return False
 
 
-def _all_scalars(items: Any) -> bool:
-    # Runs in C: no Python-level call per item, the common case for flat records.
-    return SCALARS.issuperset(map(type, items))
+def _all_immutable(items: Any) -> bool:
+    """True when no item can change; ``items`` must be iterable twice (a collection or a view)."""
+    # The C-speed check settles flat records at once; the loop handles nested
+    # tuples and gives up at the first mutable item (then the value is pickled).
+    if SCALARS.issuperset(map(type, items)):
+        return True
+    return all(map(_immutable, items))
 
 
 def freeze(value: Any) -> tuple[int, Any]:
@@ -49,12 +53,10 @@ def freeze(value: Any) -> tuple[int, Any]:
     if kind in SCALARS:
         return AS_IS, value
     if kind is dict:
-        if (_all_scalars(value.values()) and _all_scalars(value)) or all(
-            _immutable(k) and _immutable(v) for k, v in value.items()
-        ):
+        if _all_immutable(value.values()) and _all_immutable(value):
             return SHALLOW, value.copy()
     elif kind is list:
-        if _all_scalars(value) or all(_immutable(item) for item in value):
+        if _all_immutable(value):
             return SHALLOW, value.copy()
     elif _immutable(value):
         return AS_IS, value
