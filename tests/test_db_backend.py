@@ -365,3 +365,16 @@ def test_driver_errors_are_not_swallowed(sqlite_db: Database) -> None:
         cache.set("k", 2)
     with pytest.raises(sqlite3.OperationalError, match="value"):
         cache.get("k")
+
+
+def test_many_key_calls_of_every_size(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 10_000})
+    data = {f"key{i}": i for i in range(700)}
+    cache.set_many(data)
+    for size in (1, 3, 5, 300, 513, 1100):
+        keys = [f"key{i}" for i in range(size)]
+        assert cache.get_many(keys) == {key: data[key] for key in keys if key in data}, size
+    cache.delete_many([f"key{i}" for i in range(0, 700, 2)] + ["absent"])
+    assert db.count(table) == 350
+    assert cache.get_many(["key0", "key1", "key2", "key3"]) == {"key1": 1, "key3": 3}

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 _UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing relation
+_UPSERT_SIZES_KEPT = 32
 
 
 class MissingCacheTable(ImproperlyConfigured):
@@ -156,6 +157,7 @@ class CacheTable:
         self.cull = sql(delete(table).where(c.cache_key.in_(soonest.scalar_subquery())))
         # Statements for n keys or rows, compiled on first use of each n.
         self._many: dict[tuple[str, int], tuple[Sql, list[str]]] = {}
+        self._upserts: dict[int, tuple[Sql, list[str]]] = {}
         self._insert = insert
         #: Rows counted at the last check (None: not yet) and rows this process
         #: wrote since.  Updated without a lock: a lost update only moves the
@@ -167,23 +169,34 @@ class CacheTable:
         """A session on a pooled connection; ``write`` commits at the end."""
         return Session(self, write)
 
-    def in_list(self, kind: str, size: int) -> tuple[Sql, list[str]]:
-        """``get_many``/``delete_many`` SQL for ``size`` keys, and its key parameter names."""
+    def for_keys(self, kind: str, keys: list[str]) -> tuple[Sql, dict[str, Any]]:
+        """``get_many`` (kind "get") or ``delete_many`` ("delete") SQL and parameters for ``keys``.
+
+        The key list is padded (repeating its last key) to a power of two, so
+        a table compiles at most ten such statements per kind, not one per length.
+        """
+        size = 1 << (len(keys) - 1).bit_length()
         found = self._many.get((kind, size))
         if found is None:
             names = [f"k{i}" for i in range(size)]
             c = self.table.c
-            keys = c.cache_key.in_([bindparam(name) for name in names])
+            where = c.cache_key.in_([bindparam(name) for name in names])
             if kind == "get":
-                statement: Any = select(c.cache_key, c.value).where(keys, c.expires > bindparam("now"))
+                statement: Any = select(c.cache_key, c.value).where(where, c.expires > bindparam("now"))
             else:
-                statement = delete(self.table).where(keys)
+                statement = delete(self.table).where(where)
             found = self._many[(kind, size)] = (Sql(statement, self.dialect), names)
-        return found
+        sql, names = found
+        padded = keys + [keys[-1]] * (size - len(keys))
+        return sql, dict(zip(names, padded))
 
     def upsert_rows(self, size: int) -> tuple[Sql, list[str]]:
-        """One upsert statement for ``size`` rows, and its parameter names (key, value, expiry per row)."""
-        found = self._many.get(("set", size))
+        """One upsert statement for ``size`` rows, and its parameter names (key, value, expiry per row).
+
+        Rows cannot be padded (a statement may not upsert one key twice), so
+        each size is compiled; the most recent sizes are kept.
+        """
+        found = self._upserts.get(size)
         if found is None:
             rows = [
                 {"cache_key": bindparam(f"k{i}"), "value": bindparam(f"v{i}"), "expires": bindparam(f"e{i}")}
@@ -195,7 +208,9 @@ class CacheTable:
                 set_={"value": ins.excluded.value, "expires": ins.excluded.expires},
             )
             names = [f"{kind}{i}" for i in range(size) for kind in "kve"]
-            found = self._many[("set", size)] = (Sql(statement, self.dialect), names)
+            if len(self._upserts) >= _UPSERT_SIZES_KEPT:
+                self._upserts.pop(next(iter(self._upserts)), None)
+            found = self._upserts[size] = (Sql(statement, self.dialect), names)
         return found
 
     def missing_table(self, exc: BaseException) -> MissingCacheTable | None:
