@@ -149,7 +149,7 @@ def test_pylibmc_sasl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             intruder.set("secret", "stolen")
         assert cache.get("secret") == "kept"
     finally:
-        server.stop()
+        server.kill()
 
 
 COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "cmd_flush", "delete_misses", "delete_hits",
