@@ -213,8 +213,7 @@ def test_django_docs_options_load_and_work(servers: Servers) -> None:
     async def scenario() -> Any:
         await cache.aset("docs-async", 5)
         loop_clients = backend._loop_clients[asyncio.get_running_loop()]
-        leader, _ = loop_clients[cache._topology_key]
-        async_pool = leader.connection_pool
+        _, async_pool, _ = loop_clients[cache._topology_key]
         assert type(async_pool) is aredis.BlockingConnectionPool
         assert async_pool.connection_kwargs["parser_class"] is _parsers._AsyncRESP2Parser
         return await cache.aget("docs-async")
