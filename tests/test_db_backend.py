@@ -378,3 +378,15 @@ def test_many_key_calls_of_every_size(db: Database) -> None:
     cache.delete_many([f"key{i}" for i in range(0, 700, 2)] + ["absent"])
     assert db.count(table) == 350
     assert cache.get_many(["key0", "key1", "key2", "key3"]) == {"key1": 1, "key3": 3}
+
+
+def test_touch_on_a_full_table_does_not_cull_the_touched_key(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 10})
+    for i in range(10):
+        cache.set(f"key{i}", i, 100 + i)
+    assert db.count(table) == 10
+    for _ in range(3):
+        assert cache.touch("key0", 50) is True  # the soonest to expire
+    assert cache.get("key0") == 0
+    assert db.count(table) == 10

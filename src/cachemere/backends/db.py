@@ -90,28 +90,30 @@ class DatabaseCache(BaseCache):
 
     # -- culling ------------------------------------------------------------
 
-    def _make_room(self, table: CacheTable, session: Session, incoming: int, now: float) -> None:
-        """Before writing ``incoming`` rows: purge, count and cull if the table may be full.
+    def _make_room(self, table: CacheTable, session: Session, rows: int, now: float, writes: int = 0) -> None:
+        """Before writing ``rows`` new rows: purge, count and cull if the table may be full.
 
         No statement runs unless the rows this process wrote since the last
         count could have taken the table to MAX_ENTRIES, or MAX_ENTRIES/10
-        writes have passed (to see other processes' rows).
+        writes have passed (to see other processes' rows).  ``writes`` is what
+        the call counts for as a write (``rows`` unless given).
         """
+        writes = writes or rows
         counted = table.counted
         if counted is not None:
             budget = max(self._check_floor, min(self._max_entries - counted, self._check_cap))
-            if table.written + incoming <= budget:
-                table.written += incoming
+            if table.written + writes <= budget:
+                table.written += writes
                 return
         session.run(table.purge, {"now": now})
         count = session.run(table.count, {}).fetchone()[0]
-        if count + incoming > self._max_entries:
+        if count + rows > self._max_entries:
             if self._cull_frequency == 0:
                 session.run(table.clear, {})
                 count = 0
             elif count // self._cull_frequency:
                 count -= session.run(table.cull, {"victims": count // self._cull_frequency}).rowcount
-        table.counted, table.written = count, incoming
+        table.counted, table.written = count, writes
 
     # -- primitives -----------------------------------------------------------
 
@@ -150,8 +152,9 @@ class DatabaseCache(BaseCache):
         }
         table = self._writer()
         with Session(table, True) as session:
-            # A touch adds no row, but Django culls on touch too: it counts as a write.
-            self._make_room(table, session, 1, now)
+            # A touch adds no row (so culls only a table already over MAX_ENTRIES),
+            # but it counts as a write towards the next check, as in Django.
+            self._make_room(table, session, 0, now, writes=1)
             return session.run(table.touch, params).rowcount > 0
 
     def delete(self, key: Any, version: Any = None) -> bool:
