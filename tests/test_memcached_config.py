@@ -117,7 +117,8 @@ def test_backend_timeouts(backend: str) -> None:
     # "Expired": an absolute time long past, which both protocols read the same.
     assert cache.get_backend_timeout(0) == THIRTY_DAYS + 1
     assert cache.get_backend_timeout(-5) == THIRTY_DAYS + 1
-    assert cache.get_backend_timeout(0.5) == THIRTY_DAYS + 1
+    assert cache.get_backend_timeout(0.5) == 1  # Django: 0, "do not cache"
+    assert cache.get_backend_timeout(-0.5) == THIRTY_DAYS + 1
     assert cache.get_backend_timeout(THIRTY_DAYS) == THIRTY_DAYS
     before = int(time.time())
     absolute = cache.get_backend_timeout(THIRTY_DAYS + 1)

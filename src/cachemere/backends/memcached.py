@@ -183,7 +183,8 @@ class BaseMemcachedCache(BaseCache):
             return 0
         seconds = int(timeout)  # type: ignore[arg-type]
         if seconds <= 0:
-            return _EXPIRED
+            # memcached counts whole seconds: a positive fraction keeps the value one.
+            return 1 if timeout > 0 else _EXPIRED  # type: ignore[operator]
         if seconds > _THIRTY_DAYS:
             return min(seconds + int(time.time()), _LATEST)
         return seconds
