@@ -9,12 +9,16 @@ failure handling.
 Design:
 
 * Every operation is written once, in :mod:`.redis_ops`, as a generator of
-  redis commands; :meth:`RedisCache._run` drives it on ``redis.Redis``
-  clients and :meth:`RedisCache._arun` on ``redis.asyncio.Redis`` ones.
-* Sync clients (and their connection pools) live in a module-level registry
+  redis commands; :meth:`RedisCache._run` drives it on redis-py's sync
+  connection pools and :meth:`RedisCache._arun` on ``redis.asyncio`` ones.
+* Sync pools (and a client for pipelines) live in a module-level registry
   keyed by server URL and options, so every thread's instance of an alias
   shares one pool per server, and no client object is built per call.
-* Async clients are bound to an event loop, so they are kept per running loop
+* A single command goes straight to a pooled connection (:func:`_call`), not
+  through ``Redis.execute_command``: no per-call retry wrapper, closures or
+  metrics.  Commands are never retried, so an INCR whose reply was lost is
+  not applied twice; the pool replaces a connection that went stale.
+* Async pools are bound to an event loop, so they are kept per running loop
   and disconnected when the loop shuts down its async generators (what
   ``asyncio.run`` does on exit).
 """
@@ -97,6 +101,8 @@ _SYNC_TWINS = {async_cls: sync_cls for sync_cls, async_cls in _ASYNC_TWINS.items
 
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    if "://" not in url:  # not a URL (a fragment of a password split at ';'?)
+        return f"***@{url.rpartition('@')[2]}" if "@" in url else url
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -197,9 +203,8 @@ class RedisConfig:
             # that announce failovers; OPTIONS can switch them back on.
             self.sync_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
             self.async_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
-        # No retry by default (as Django): the pool already replaces a connection
-        # left stale by a server restart when it hands it out, and retrying a
-        # command whose reply was lost could apply an INCR twice.
+        # "retry" applies to connecting (commands are never retried); asyncio
+        # connections await it, so they need redis.asyncio.retry.Retry.
         if isinstance(options.get("retry"), Retry):
             self.async_problem = "OPTIONS['retry'] is a sync redis.retry.Retry"
         if "connection_class" in options:
@@ -287,7 +292,8 @@ def sync_client(url: str, config: RedisConfig) -> redis.Redis:
     return client
 
 
-# loop -> (topology key -> (leader, replicas)); entries leave when the loop shuts down.
+# loop -> (topology key -> (client for pipelines, leader pool, replica pools));
+# entries leave when the loop shuts down.
 _LoopClients = dict[Any, "_AsyncTopology"]
 _loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
