@@ -390,3 +390,37 @@ def test_touch_on_a_full_table_does_not_cull_the_touched_key(db: Database) -> No
         assert cache.touch("key0", 50) is True  # the soonest to expire
     assert cache.get("key0") == 0
     assert db.count(table) == 10
+
+
+def _hammer(table: str, worker: int, errors: Any) -> None:
+    try:
+        cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 10_000})
+        for i in range(50):
+            cache.incr("counter")
+            cache.set(f"w{worker}-{i}", {"worker": worker, "i": i})
+            assert cache.get(f"w{worker}-{i}") == {"worker": worker, "i": i}
+            cache.add("shared", worker)
+            assert cache.get("shared") in range(4)
+    except BaseException as exc:
+        errors.put(f"worker {worker}: {exc!r}")
+
+
+def test_processes_share_the_table_safely(db: Database) -> None:
+    """Forked processes (after the parent used the pool) write one table at once."""
+    import multiprocessing
+
+    table = new_table()
+    parent = make_cache(table)
+    parent.set("counter", 0)
+    context = multiprocessing.get_context("fork")
+    errors = context.Queue()
+    workers = [context.Process(target=_hammer, args=(table, n, errors)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert errors.empty(), errors.get()
+    assert parent.get("counter") == 200
+    assert parent.get("shared") in range(4)
+    assert db.count(table) == 2 + 4 * 50
