@@ -321,3 +321,19 @@ def test_forked_child_gets_its_own_connections(servers: Servers, flavour: tuple[
     assert os.waitstatus_to_exitcode(status) == 0
     assert cache._local.client is parent_client
     assert cache.get_many(["parent", "child"]) == {"parent": 1, "child": 2}
+
+
+def test_replies_spanning_many_packets(servers: Servers, flavour: tuple[str, dict[str, Any]]) -> None:
+    backend, options = flavour
+    cache = make(backend, servers.ring, **options)
+    tricky = {
+        "big": b"\r\nEND\r\n" * 130_000,  # 910 KB that looks like the end of a reply
+        "text": "VALUE x 0 5\r\nEND\r\n" * 1000,
+        "empty": b"",
+        "ünïcode-kéy": "ü" * 70_000,
+        **{f"small-{i}": i for i in range(200)},
+    }
+    assert cache.set_many(tricky) == []
+    assert cache.get_many(["missing", *tricky, "absent"]) == tricky
+    for key, value in tricky.items():
+        assert cache.get(key) == value

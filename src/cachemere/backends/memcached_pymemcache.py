@@ -85,14 +85,20 @@ def _recv(sock: Any, size: int) -> bytes:
 
 
 class Connection(Client):
-    """pymemcache's ``Client`` with a multi-get that parses the reply in place.
+    """pymemcache's ``Client`` with gets that parse the reply in place.
 
     ``Client.get_many`` re-checks every key and reads the reply line by line
     through several helpers, which costs more than the round trip for 100
-    keys.  The backend has validated its keys already, so this sends them as
-    they are and walks one buffer.  It keeps ``Client``'s contract: the
-    connection is closed on any error, which is re-raised unless ``ignore_exc``.
+    keys.  The backend has validated its keys already, so ``get`` and
+    ``get_many`` send str keys as they are and walk one buffer.  They keep
+    ``Client``'s contract: the connection is closed on any error, which is
+    re-raised unless ``ignore_exc``.
     """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if type(key) is not str or self.key_prefix:
+            return super().get(key, default)
+        return self._fetch(("get " + key + "\r\n").encode()).get(key, default)
 
     def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
         keys = list(keys)
@@ -104,6 +110,11 @@ class Connection(Client):
             command = b""
         if self.key_prefix or not command:
             return super().get_many(keys)
+        return self._fetch(command)
+
+    get_multi = get_many
+
+    def _fetch(self, command: bytes) -> dict[str, Any]:
         try:
             if self.sock is None:
                 self._connect()
@@ -114,8 +125,6 @@ class Connection(Client):
             if self.ignore_exc:
                 return {}
             raise
-
-    get_multi = get_many
 
     def _read_values(self, sock: Any) -> dict[str, Any]:
         deserialize = self.serde.deserialize
