@@ -166,3 +166,43 @@ def test_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delitem(sys.modules, "cachemere.backends.memcached_pylibmc", raising=False)
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'cachemere\[memcached\]'"):
         make(BACKENDS[1])
+
+
+def test_multi_get_reply_parser() -> None:
+    """pymemcache's reply parser on replies cut where a quick parse would be fooled."""
+    import socket
+    import threading
+    import time
+
+    from pymemcache.exceptions import MemcacheServerError
+
+    from cachemere.backends.memcached_pymemcache import Connection, Serde
+
+    connection = Connection(("127.0.0.1", 1), serde=Serde)
+    replies = [
+        # the first packet ends in "END\r\n" that belongs to a value: the reply goes on
+        ([b"VALUE :1:k 0 8\r\na\r\nEND\r\n", b"\r\nVALUE :1:t 16 2\r\nhi\r\nEND\r\n"],
+         {":1:k": b"a\r\nEND\r\n", ":1:t": "hi"}),
+        # a header cut in two; an int, a pickle and an empty value
+        ([b"VALUE :1:n 2 2\r\n42\r\nVAL", b"UE :1:p 1 4\r\n\x80\x05N.\r\nVALUE :1:e 0 0\r\n\r\nEND\r\n"],
+         {":1:n": 42, ":1:p": None, ":1:e": b""}),
+        ([b"END\r\n"], {}),
+    ]  # fmt: skip
+
+    def send_later(sock: socket.socket, packets: list[bytes]) -> None:
+        for packet in packets:
+            sock.sendall(packet)
+            time.sleep(0.05)  # so that the reader sees the packets apart (it does not depend on it)
+
+    for packets, expected in replies:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            sender = threading.Thread(target=send_later, args=(theirs, packets))
+            sender.start()
+            assert connection._read_values(ours) == expected
+            sender.join()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(b"SERVER_ERROR out of memory\r\n")
+        with pytest.raises(MemcacheServerError, match="out of memory"):
+            connection._read_values(ours)

@@ -37,6 +37,7 @@ __all__ = ["Connection", "PyMemcacheCache", "Ring", "Serde", "pack", "unpack"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _RECV_SIZE = 65536
+_TEXT = b"%d" % FLAG_TEXT
 _CUSTOM_SERIALIZATION = ("serde", "serializer", "deserializer")
 
 
@@ -75,6 +76,11 @@ class Serde:
     @staticmethod
     def deserialize(key: Any, data: bytes, flags: int) -> Any:
         return unpack(data, flags)
+
+
+def _unpack_reply(key: str, data: bytes, flags: bytes) -> Any:
+    # Text first, without another call: it is the common case.
+    return data.decode() if flags == _TEXT else unpack(data, int(flags))
 
 
 def _recv(sock: Any, size: int) -> bytes:
@@ -126,11 +132,42 @@ class Connection(Client):
                 return {}
             raise
 
-    def _read_values(self, sock: Any) -> dict[str, Any]:
+    def _converter(self) -> Callable[[str, bytes, bytes], Any]:
+        """``(key, data, flags as digits) -> value`` for this client's serde."""
+        if self.serde is Serde:
+            return _unpack_reply
         deserialize = self.serde.deserialize
-        ours = self.serde is Serde  # then call unpack directly: one call less per value
-        found: dict[str, Any] = {}
-        buf, pos = _recv(sock, _RECV_SIZE), 0
+        return lambda key, data, flags: deserialize(key, data, int(flags))
+
+    def _read_values(self, sock: Any) -> dict[str, Any]:
+        buf = _recv(sock, _RECV_SIZE)
+        if buf.endswith(b"END\r\n"):  # most likely the whole reply
+            found = self._split_values(buf)
+            if found is not None:
+                return found
+        return self._walk_values(sock, buf)
+
+    def _split_values(self, buf: bytes) -> dict[str, Any] | None:
+        """Parse a whole reply split at line ends; None when it does not fit that.
+
+        A value holding a line end, or an "END" line that was part of a value
+        (the reply goes on), shows as a length mismatch.
+        """
+        lines = buf.split(b"\r\n")
+        if len(lines) % 2 or lines[-2] != b"END" or lines[-1]:
+            return None
+        convert, found = self._converter(), {}
+        for index in range(0, len(lines) - 2, 2):
+            header, data = lines[index].split(), lines[index + 1]
+            if len(header) != 4 or header[0] != b"VALUE" or len(data) != int(header[3]):
+                return None
+            key = header[1].decode()
+            found[key] = convert(key, data, header[2])
+        return found
+
+    def _walk_values(self, sock: Any, buf: bytes) -> dict[str, Any]:
+        """Parse a reply from ``buf`` on, reading the rest from ``sock`` as needed."""
+        convert, found, pos = self._converter(), {}, 0
         while True:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:  # the line goes on in the next packet
@@ -151,10 +188,7 @@ class Connection(Client):
                     have += len(chunks[-1])
                 buf = b"".join(chunks)
             key = header[1].decode()
-            if ours:
-                found[key] = unpack(buf[start:end], int(header[2]))
-            else:
-                found[key] = deserialize(key, buf[start:end], int(header[2]))
+            found[key] = convert(key, buf[start:end], header[2])
             pos = end + 2
 
 
