@@ -8,6 +8,7 @@ serialization, so they are the floor any cache on redis-py can reach.
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 import tempfile
@@ -147,7 +148,8 @@ def _table(cases: list[Case]) -> str:
 def main(rounds: int = 7) -> str:
     from servers.redis import RedisServer
 
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="cachemere-bench-redis-"))).start()
+    directory = Path(tempfile.mkdtemp(prefix="cachemere-bench-redis-"))
+    server = RedisServer(directory).start()
     try:
         cases = _cases(server.url)
         # Many short rounds: the median then shrugs off bursts of load from other work.
@@ -155,6 +157,7 @@ def main(rounds: int = 7) -> str:
         return _table(cases)
     finally:
         server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
