@@ -31,6 +31,7 @@ LIBRARIES = {
 }
 VALUE = "s" * 100  # a 100-byte str
 KEYS = [f"many-{i}" for i in range(100)]
+ROUNDS_PER_ROUND = 4  # each of run.py's rounds is split in four shorter ones
 
 
 class Memcached:
@@ -149,14 +150,15 @@ def _cases(systems: dict[str, Any]) -> list[Case]:
 
         return make
 
+    # Short rounds, many of them: the machine's noise then hits every system alike.
     return [
-        Case("get hit, 100 B str", calls(one("get", "hit")), number=2000),
-        Case("get miss", calls(one("get", "miss")), number=2000),
-        Case("set, 100 B str", calls(one("set", "set", VALUE)), number=2000),
-        Case("incr", calls(one("incr", "counter", 1)), number=2000),
-        Case("get_many(100)", calls(get_many), number=200),
-        Case("set_many(100)", calls(set_many), number=200),
-        Case("100 single gets", calls(gets), number=20),
+        Case("get hit, 100 B str", calls(one("get", "hit")), number=500),
+        Case("get miss", calls(one("get", "miss")), number=500),
+        Case("set, 100 B str", calls(one("set", "set", VALUE)), number=500),
+        Case("incr", calls(one("incr", "counter", 1)), number=500),
+        Case("get_many(100)", calls(get_many), number=60),
+        Case("set_many(100)", calls(set_many), number=20),
+        Case("100 single gets", calls(gets), number=5),
     ]
 
 
@@ -179,9 +181,13 @@ def _table(cases: list[Case], systems: list[str]) -> str:
         )  # fmt: skip
     many = next(c for c in cases if c.name == "get_many(100)")
     single = next(c for c in cases if c.name == "100 single gets")
-    speedup = statistics.median(many.results[ours]) / statistics.median(single.results[ours])
+    median = statistics.median(many.results[ours]) / statistics.median(single.results[ours])
+    best = max(many.results[ours]) / max(single.results[ours])
     lines.append("")
-    lines.append(f"{ours}: get_many(100) is {speedup:.0f}x faster than 100 single gets.")
+    lines.append(
+        f"{ours}: get_many(100) is {median:.0f}x faster than 100 single gets "
+        f"({best:.0f}x best against best)."
+    )
     return "\n".join(lines)
 
 
@@ -195,13 +201,14 @@ def main(rounds: int = 7) -> str:
             for name, cache in systems.items():  # every system hands back what was stored
                 hit = "hit" if not name.startswith("raw") else ":1:hit"
                 assert cache.get(hit) == VALUE, name
-            measure(cases, rounds)
+            measure(cases, ROUNDS_PER_ROUND * rounds)
             names = ["cachemere", "django", LIBRARIES[library][1]]
             tables.append(f"### {library}\n\n" + _table(cases, names))
     finally:
         server.stop()
     notes = (
-        f"Median (best) calls/s over {rounds} interleaved rounds, one memcached on localhost; "
+        f"Median (best) calls/s over {ROUNDS_PER_ROUND * rounds} interleaved rounds, one memcached "
+        "on localhost; "
         "get_many/set_many count one call per 100 keys, '100 single gets' one call per 100 gets.  "
         "Time ratio: cachemere's time per call over the raw client's (lower is better)."
     )
