@@ -261,7 +261,7 @@ class BaseMemcachedCache(BaseCache):
     def set_many(
         self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
     ) -> list[Any]:
-        """Store every item in one round trip per server; returns the keys not stored."""
+        """Store every item with the library's multi-set; returns the keys not stored."""
         if not data:
             return []
         key_map = self._key_map(data, version)
