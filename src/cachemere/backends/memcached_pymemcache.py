@@ -157,12 +157,13 @@ class Connection(Client):
         if len(lines) % 2 or lines[-2] != b"END" or lines[-1]:
             return None
         convert, found = self._converter(), {}
+        text = _TEXT if convert is _unpack_reply else None  # decoded here, without a call
         for index in range(0, len(lines) - 2, 2):
             header, data = lines[index].split(), lines[index + 1]
             if len(header) != 4 or header[0] != b"VALUE" or len(data) != int(header[3]):
                 return None
-            key = header[1].decode()
-            found[key] = convert(key, data, header[2])
+            key, flags = header[1].decode(), header[2]
+            found[key] = data.decode() if flags == text else convert(key, data, flags)
         return found
 
     def _walk_values(self, sock: Any, buf: bytes) -> dict[str, Any]:
