@@ -337,3 +337,14 @@ def test_replies_spanning_many_packets(servers: Servers, flavour: tuple[str, dic
     assert cache.get_many(["missing", *tricky, "absent"]) == tricky
     for key, value in tricky.items():
         assert cache.get(key) == value
+
+
+def test_unreadable_value_raises_instead_of_reading_as_none(servers: Servers) -> None:
+    import pickle
+
+    cache = make(PYMEMCACHE, servers.unix.location)
+    servers.unix.client().set(":1:broken", b"\x80\x05not a pickle", flags=1)  # 1: pickled
+    with pytest.raises(pickle.UnpicklingError):
+        cache.get("broken")
+    cache.set("fine", "still")  # the connection recovers
+    assert cache.get("fine") == "still"
