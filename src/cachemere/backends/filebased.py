@@ -6,8 +6,9 @@ Design (see docs/filebased.md):
   header (magic, flags, expiry), the pickled (maybe zlib-compressed) value and
   an HMAC-SHA256 over the made key, the header and the value.  A file whose
   signature does not verify is never unpickled: it is a miss and is removed.
-* Writes go to a temp file in the same shard and are renamed into place, so a
-  reader sees the old value, the new one or nothing, never a partial write.
+* Writes go to a temp file (a new one, or a recycled "spare": see
+  filespares) and are renamed into place, so a reader sees the old value, the
+  new one or nothing, never a partial write.
 * Renames and unlinks happen under a per-stripe lock (a thread lock plus
   ``flock``), which also guards that stripe's entry count in a shared mapped
   file; ``set`` therefore knows the cache's size without listing a directory.
@@ -23,14 +24,15 @@ import pickle
 import struct
 import time
 import zlib
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
 from ..conf import settings
 from ..exceptions import ImproperlyConfigured
-from . import filestore
+from . import filespares, filestore
 from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from .filestore import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan, unlink_if_same
+from .filestore import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan
 from .signing import SIGNATURE_SIZE, derive_key, secret_bytes, sign, verify
 
 MAGIC: Final = b"CMF1"
@@ -87,12 +89,16 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _exists(path: str) -> bool:
+def _rename_into(temp: str, path: str, shard: str) -> None:
     try:
-        os.stat(path)
+        os.rename(temp, path)
     except FileNotFoundError:
-        return False
-    return True
+        if not os.path.exists(temp):
+            raise
+        # A spare from another shard, and this shard does not exist (yet, or
+        # since a clear()): make it.  The caller's stripe lock keeps clear() out.
+        make_dirs(shard)
+        os.rename(temp, path)
 
 
 def _directory(location: Any) -> str:
@@ -185,24 +191,21 @@ class FileBasedCache(BaseCache):
         return False
 
     def _read(self, slot: Slot) -> bytes | None:
-        """The verified record of ``slot``; a dead file (expired, foreign, forged) is removed."""
+        """The verified record of ``slot``, or None; a dead file (expired, foreign, forged) is removed."""
         try:
             fd = os.open(slot[0], _READ_FLAGS)
         except FileNotFoundError:
             return None
         try:
             record = _read_fd(fd)
-            if self._valid(record, slot[3], time.time()):
-                return record
-            # Remove it only if it is still the file we read (kept open, so
-            # its inode cannot be reused meanwhile).
-            inode = os.fstat(fd).st_ino
-            with self._state.locks[slot[2]] as handles:
-                if unlink_if_same(slot[0], inode):
-                    handles.slots[slot[2]] -= 1
-            return None
         finally:
             os.close(fd)
+        if self._valid(record, slot[3], time.time()):
+            return record
+        # Dead, or a retired file being rewritten while we read it: decide
+        # under the lock, where the file at this path cannot change.
+        with self._state.locks[slot[2]] as handles:
+            return self._read_locked(slot, handles)
 
     def _read_locked(self, slot: Slot, handles: filestore._Handles) -> bytes | None:
         """:meth:`_read` for a caller holding the slot's stripe lock."""
@@ -216,16 +219,40 @@ class FileBasedCache(BaseCache):
             os.close(fd)
         if self._valid(record, slot[3], time.time()):
             return record
-        try:
-            os.unlink(slot[0])
-        except FileNotFoundError:
-            return None
-        handles.slots[slot[2]] -= 1
+        self._drop(slot, handles)
         return None
 
+    def _drop(self, slot: Slot, handles: filestore._Handles) -> bool:
+        """Remove the slot's file (stripe lock held); False if there was none."""
+        if self._retire(slot[0], slot[1]):
+            handles.slots[slot[2]] -= 1
+            return True
+        return False
+
+    def _retire(self, path: str, shard: str, limit: int = filespares.CAPACITY) -> bool:
+        """Remove ``path`` (stripe lock held), keeping a small file as a spare; False if missing."""
+        spares = self._state.spares
+        try:
+            if spares.has_room(limit):
+                size = os.stat(path).st_size
+                if size <= filespares.MAX_SIZE:
+                    spare = filestore.temp_name(shard)
+                    os.rename(path, spare)
+                    spares.give(spare, size)
+                    return True
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _write_temp(self, slot: Slot, flags: int, expiry: float | None, payload: bytes | memoryview) -> str:
+        """Write a signed record to a spare or a new temp file; return its path."""
         body = HEADER.pack(MAGIC, flags, _INF if expiry is None else expiry) + payload
         chunks = (body, sign(self._key, slot[3] + body))
+        spares = self._state.spares
+        while (spare := spares.take()) is not None:
+            if filestore.rewrite_spare(spare[0], spare[1], chunks, self._fsync):
+                return spare[0]
         for _ in range(_WRITE_ATTEMPTS):
             try:
                 return filestore.write_temp(slot[1], chunks, self._fsync)
@@ -242,48 +269,52 @@ class FileBasedCache(BaseCache):
                 return self._write_temp(slot, flags, expiry, payload)
         return filestore.write_temp(slot[1], chunks, self._fsync)
 
+    def _put(self, temp: str, slot: Slot, handles: filestore._Handles) -> None:
+        """Rename ``temp`` over the slot's file (stripe lock held), keeping the old file as a spare."""
+        path, spares = slot[0], self._state.spares
+        spare = None
+        try:
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                size = -1
+            if 0 <= size <= filespares.MAX_SIZE and spares.has_room():
+                spare = filestore.temp_name(slot[1])
+                try:
+                    os.link(path, spare)  # keeps the old inode for the next write
+                except FileNotFoundError:
+                    spare, size = None, -1
+            _rename_into(temp, path, slot[1])
+        except BaseException:
+            filestore.unlink_quietly(temp)
+            if spare is not None:
+                filestore.unlink_quietly(spare)
+            raise
+        if size < 0:
+            handles.slots[slot[2]] += 1
+        if spare is not None:
+            spares.give(spare, size)
+
     def _store(self, slot: Slot, value: Any, expiry: float | None, only_new: bool) -> bool:
         flags, payload = _dumps(value)  # before touching the disk: a PickleError changes nothing
         if expiry is not None and expiry <= time.time():
             return self._remove(slot, only_new)
         if self._state.total() >= self._max_entries:
             self._cull()
-        temp: str | None = self._write_temp(slot, flags, expiry, payload)
-        try:
-            with self._state.locks[slot[2]] as handles:
-                if only_new:
-                    if self._read_locked(slot, handles) is not None:
-                        return False
-                    existed = False  # a dead file was removed just now
-                else:
-                    existed = _exists(slot[0])
-                os.replace(temp, slot[0])  # type: ignore[arg-type]
-                temp = None
-                if not existed:
-                    handles.slots[slot[2]] += 1
-                return True
-        finally:
-            if temp is not None:
-                filestore._unlink_quietly(temp)
-
-    @staticmethod
-    def _replace(temp: str, slot: Slot) -> None:
-        try:
-            os.replace(temp, slot[0])
-        except BaseException:
-            filestore._unlink_quietly(temp)
-            raise
+        temp = self._write_temp(slot, flags, expiry, payload)
+        with self._state.locks[slot[2]] as handles:
+            if only_new and self._read_locked(slot, handles) is not None:
+                filestore.unlink_quietly(temp)
+                return False
+            self._put(temp, slot, handles)
+            return True
 
     def _remove(self, slot: Slot, only_if_dead: bool) -> bool:
         """Store-with-expired-timeout: the key simply goes (for add, only if it was not live)."""
         with self._state.locks[slot[2]] as handles:
             if only_if_dead and self._read_locked(slot, handles) is not None:
                 return False
-            try:
-                os.unlink(slot[0])
-            except FileNotFoundError:
-                return True
-            handles.slots[slot[2]] -= 1
+            self._drop(slot, handles)
             return True
 
     # -- culling ---------------------------------------------------------------
@@ -292,34 +323,71 @@ class FileBasedCache(BaseCache):
         if self._cull_frequency == 0:
             self.clear()  # CULL_FREQUENCY 0 empties the cache, as in Django
             return
-        self._sweep(evict=True)
-
-    def _sweep(self, evict: bool) -> None:
-        """Remove dead files (and, when ``evict``, the oldest live ones) after one scan of the shards."""
         state = self._state
         if not state.try_cull_lock():
             return  # another thread or process is at it
         try:
-            found = scan(self._dir, time.time(), expiry_of, HEADER.size)
-            victims = found.dead
-            total = len(found.live) + len(found.dead)
-            if evict and total >= self._max_entries:
-                quota = max(1, total // self._cull_frequency) - len(victims)
-                if quota > 0:
-                    found.live.sort(key=lambda entry: (entry.mtime_ns, entry.path))
-                    victims = victims + found.live[:quota]
-            self._unlink_and_recount(victims)
+            total = state.total()
+            if total < self._max_entries:
+                return  # culled by someone else meanwhile
+            quota = max(1, total // self._cull_frequency)
+            removed = self._evict_queued(quota)
+            if removed < quota:
+                self._sweep(quota - removed)
         finally:
             state.release_cull_lock()
 
+    def _evict_queued(self, quota: int) -> int:
+        """Retire up to ``quota`` of the oldest entries the last scan saw; return how many went.
+
+        Entries written since that scan are younger than every queued one, so
+        the queue still lists the oldest entries first; a queued file that was
+        rewritten or removed meanwhile is skipped.
+        """
+        queue, locks = self._state.victims, self._state.locks
+        limit = min(filespares.CULL_CAPACITY, max(filespares.CAPACITY, quota))
+        removed = 0
+        while removed < quota:
+            try:
+                entry = queue.popleft()
+            except IndexError:
+                break
+            with locks[entry.stripe] as handles:
+                if filestore.is_same_file(entry.path, entry.inode, entry.mtime_ns) and self._retire(
+                    entry.path, os.path.dirname(entry.path), limit
+                ):
+                    handles.slots[entry.stripe] -= 1
+                    removed += 1
+        return removed
+
+    def _sweep(self, quota: int) -> None:
+        """Scan every shard: remove the dead files, then the oldest live ones until ``quota`` are gone.
+
+        The rest of the live entries, oldest first, are queued for the next
+        culls.  Call with the culling lock held.
+        """
+        found = scan(self._dir, time.time(), expiry_of, HEADER.size)
+        victims = found.dead
+        live = sorted(found.live, key=lambda entry: (entry.mtime_ns, entry.path))
+        if quota > 0 and len(live) + len(victims) >= self._max_entries:
+            extra = max(0, quota - len(victims))
+            victims, live = victims + live[:extra], live[extra:]
+        self._unlink_and_recount(victims)
+        self._state.victims = deque(live[: filestore.QUEUE_SIZE])
+
     def _unlink_and_recount(self, victims: list[ScanEntry]) -> None:
+        # The victims' files will be needed again as soon as new keys arrive:
+        # keep them (the small ones) as spares rather than freeing them.
+        limit = min(filespares.CULL_CAPACITY, max(filespares.CAPACITY, len(victims)))
         by_stripe: list[list[ScanEntry]] = [[] for _ in range(filestore.STRIPES)]
         for victim in victims:
             by_stripe[victim.stripe].append(victim)
         for stripe, entries in enumerate(by_stripe):
             with self._state.locks[stripe] as handles:
                 for entry in entries:
-                    unlink_if_same(entry.path, entry.inode)
+                    if filestore.is_same_file(entry.path, entry.inode, entry.mtime_ns):
+                        self._retire(entry.path, os.path.dirname(entry.path), limit)
+                # A scan is the moment to correct any drift of the count.
                 handles.slots[stripe] = self._count_stripe(stripe)
 
     def _count_stripe(self, stripe: int) -> int:
@@ -338,7 +406,11 @@ class FileBasedCache(BaseCache):
         Culling does this too; call it (e.g. from a cron job) for a cache that
         rarely fills up.
         """
-        self._sweep(evict=False)
+        if self._state.try_cull_lock():
+            try:
+                self._sweep(0)
+            finally:
+                self._state.release_cull_lock()
 
     # -- the API ---------------------------------------------------------------
 
@@ -367,11 +439,10 @@ class FileBasedCache(BaseCache):
             if record is None:
                 return False
             if expiry is not None and expiry <= time.time():
-                os.unlink(slot[0])
-                handles.slots[slot[2]] -= 1
+                self._drop(slot, handles)
                 return True
             payload = memoryview(record)[HEADER.size : -SIGNATURE_SIZE]
-            self._replace(self._write_temp(slot, record[4], expiry, payload), slot)
+            self._put(self._write_temp(slot, record[4], expiry, payload), slot, handles)
             return True
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
@@ -384,18 +455,14 @@ class FileBasedCache(BaseCache):
             flags, payload = _dumps(value)
             # The expiry is kept, as memcached and redis keep it.
             expiry = _EXPIRY.unpack_from(record, 5)[0]
-            self._replace(self._write_temp(slot, flags, None if expiry == _INF else expiry, payload), slot)
+            temp = self._write_temp(slot, flags, None if expiry == _INF else expiry, payload)
+            self._put(temp, slot, handles)
         return value
 
     def delete(self, key: Any, version: Any = None) -> bool:
         slot = self._slot(self.make_and_validate_key(key, version))
         with self._state.locks[slot[2]] as handles:
-            try:
-                os.unlink(slot[0])
-            except FileNotFoundError:
-                return False
-            handles.slots[slot[2]] -= 1
-            return True
+            return self._drop(slot, handles)
 
     def clear(self) -> None:
         """Remove every cache file and empty shard; other files and the directory stay."""
@@ -409,7 +476,7 @@ class FileBasedCache(BaseCache):
                         continue
                     for entry in entries:
                         if is_cache_name(entry.name):
-                            filestore._unlink_quietly(entry.path)
+                            filestore.unlink_quietly(entry.path)
                         elif filestore.is_temp_name(entry.name):
                             filestore.remove_if_old_temp(entry.path, now)
                     try:

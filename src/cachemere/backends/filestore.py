@@ -29,10 +29,12 @@ import stat
 import struct
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..exceptions import ImproperlyConfigured
+from .filespares import SparePool
 
 STRIPES = 16
 SHARDS = tuple(f"{i:02x}" for i in range(256))
@@ -42,6 +44,8 @@ TEMP_SUFFIX = ".tmp"
 #: A temp file untouched this long belongs to a writer that died; culls and clear() remove it.
 ORPHAN_AGE = 600.0
 KEY_SIZE = 32
+#: Entries a scan queues for the next culls (per process and directory).
+QUEUE_SIZE = 100_000
 
 _HEX = frozenset("0123456789abcdef")
 _NAME_LENGTH = 32 + len(SUFFIX)
@@ -90,43 +94,67 @@ def make_dirs(path: str) -> None:
         os.chmod(level, 0o700)
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def temp_name(directory: str) -> str:
+    """A new name for a temp file in ``directory`` (unique to this process)."""
+    return f"{directory}/.{_pid:x}-{next(_temp_names):x}{TEMP_SUFFIX}"
 
 
-def write_temp(directory: str, chunks: tuple[bytes, ...], fsync: bool = False) -> str:
+def write_chunks(fd: int, chunks: tuple[bytes | memoryview, ...]) -> int:
+    """Write ``chunks`` at the file position; return the bytes written."""
+    total = sum(map(len, chunks))
+    written = os.writev(fd, chunks)
+    if written < total:
+        view = memoryview(b"".join(chunks))[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+    return total
+
+
+def write_temp(directory: str, chunks: tuple[bytes | memoryview, ...], fsync: bool = False) -> str:
     """Write ``chunks`` to a new temp file (mode 0o600) in ``directory``; return its path.
 
     FileNotFoundError when ``directory`` does not exist (the caller creates it).
     """
     while True:
-        path = f"{directory}/.{_pid:x}-{next(_temp_names):x}{TEMP_SUFFIX}"
+        path = temp_name(directory)
         try:
             fd = os.open(path, _CREATE_FLAGS, 0o600)
         except FileExistsError:
             continue
         break
     try:
-        if len(chunks) == 1:
-            write_all(fd, chunks[0])
-        else:
-            total = sum(map(len, chunks))
-            written = os.writev(fd, chunks)
-            if written < total:
-                write_all(fd, b"".join(chunks)[written:])
+        write_chunks(fd, chunks)
         if fsync:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        _unlink_quietly(path)
+        unlink_quietly(path)
         raise
     os.close(fd)
     return path
 
 
-def _unlink_quietly(path: str) -> None:
+def rewrite_spare(path: str, size: int, chunks: tuple[bytes | memoryview, ...], fsync: bool = False) -> bool:
+    """Write ``chunks`` over the spare file ``path`` (``size`` bytes long); False if it is gone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | _OPEN_FLAGS)
+    except FileNotFoundError:  # removed as an orphan by someone's clear() or cull
+        return False
+    try:
+        total = write_chunks(fd, chunks)
+        if total < size:
+            os.ftruncate(fd, total)
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        unlink_quietly(path)
+        raise
+    os.close(fd)
+    return True
+
+
+def unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -145,7 +173,7 @@ def create_once(path: str, data: bytes, fsync: bool = False) -> None:
     except FileExistsError:
         pass
     finally:
-        _unlink_quietly(temp)
+        unlink_quietly(temp)
 
 
 def read_small(path: str, limit: int = 4096) -> tuple[bytes, os.stat_result]:
@@ -244,7 +272,7 @@ class StripeLock:
         self._handles = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ScanEntry:
     path: str
     inode: int
@@ -273,6 +301,9 @@ class DirState:
         self.locks = [StripeLock(self, i) for i in range(STRIPES)]
         self._cull_lock = threading.Lock()
         self._key: tuple[tuple[int, int], bytes] | None = None
+        self.spares = SparePool()
+        #: Live entries from the last scan, oldest first: the next culls' victims.
+        self.victims: deque[ScanEntry] = deque()
 
     # -- metadata files ----------------------------------------------------
 
@@ -385,6 +416,8 @@ class DirState:
         self._guard = threading.Lock()
         self._cull_lock = threading.Lock()
         self._handles = None
+        self.spares.forget()
+        self.victims = deque()
         for lock in self.locks:
             lock._after_fork()
 
@@ -489,12 +522,10 @@ def scan(
     return result
 
 
-def unlink_if_same(path: str, inode: int) -> bool:
-    """Remove ``path`` if it is still the file ``inode``; call with the stripe lock held."""
+def is_same_file(path: str, inode: int, mtime_ns: int) -> bool:
+    """True if ``path`` is still the file a scan saw (same inode, not rewritten since)."""
     try:
-        if os.stat(path, follow_symlinks=False).st_ino != inode:
-            return False
-        os.unlink(path)
+        info = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
         return False
-    return True
+    return info.st_ino == inode and info.st_mtime_ns == mtime_ns
