@@ -10,8 +10,9 @@ Filling Django's directory through its ``set`` would list the directory for
 every entry (O(N^2)); the fill therefore goes through a Django instance whose
 ``_cull`` is replaced by a no-op, and the timed calls use a second, unmodified
 instance on the same directory.  After each fill ``os.sync()`` writes the
-dirty pages out, so no system's rounds pay for the fill's writeback.  diskcache has no entry limit (it culls by
-size, 1 GB by default), so its rows below MAX_ENTRIES do no culling.
+dirty pages out, so no system's rounds pay for the fill's writeback.
+diskcache has no entry limit (it culls by size, 1 GB by default), so its rows
+below MAX_ENTRIES do no culling.
 
 Django manages only tens of sets per second at 10,000 entries, so rounds are
 timed, not counted: in each round every system repeats the call for
