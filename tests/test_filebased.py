@@ -9,6 +9,8 @@ import os
 import pickle
 import stat
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import pytest
 
 import cachemere
 from cachemere import CacheHandler
-from cachemere.backends import filestore
+from cachemere.backends import filespares, filestore
 from cachemere.backends.filebased import HEADER, MAGIC, FileBasedCache
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
@@ -567,3 +569,155 @@ class TestCulling:
         assert cache._state.total() == 0
         cache.set("again", 1)
         assert cache.get("again") == 1
+
+
+# -- recycled files (spares) and the cull queue --------------------------------------
+
+
+def temp_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("??/*.tmp"))
+
+
+class TestSpares:
+    def test_overwrites_reuse_files(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cache = make(directory)
+        for i in range(10):
+            cache.set(f"k{i}", i)
+        created = []
+        real = filestore.write_temp
+        monkeypatch.setattr(filestore, "write_temp", lambda *a: created.append(a) or real(*a))
+        for round_ in range(20):
+            for i in range(10):
+                cache.set(f"k{i}", (round_, i))
+            time.sleep(filespares.QUARANTINE * 2)
+        assert len(created) <= 10  # the first overwrites only; then old files are rewritten
+        assert all(cache.get(f"k{i}") == (19, i) for i in range(10))
+        assert cache._state.total() == 10 == len(cache_files(directory))
+        inodes = {p.stat().st_ino for p in cache_files(directory) + temp_files(directory)}
+        assert len(inodes) <= 10 + filespares.CAPACITY
+
+    def test_large_files_are_not_kept(self, directory: Path) -> None:
+        cache = make(directory)
+        big = os.urandom(filespares.MAX_SIZE + 1)
+        cache.set("big", big)
+        cache.set("big", big[::-1])
+        cache.delete("big")
+        assert temp_files(directory) == []
+
+    def test_torn_read_is_read_again_under_the_lock(
+        self, directory: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cache = make(directory)
+        cache.set("key", {"v": 1})
+        from cachemere.backends import filebased
+
+        real = filebased._read_fd
+        torn = [True]
+
+        def read_once_torn(fd: int) -> bytes:
+            data = real(fd)
+            if torn:
+                torn.pop()
+                return data[: len(data) // 2] + bytes(len(data) - len(data) // 2)
+            return data
+
+        monkeypatch.setattr(filebased, "_read_fd", read_once_torn)
+        assert cache.get("key") == {"v": 1}
+        assert key_file(directory, "key").exists()
+
+    def test_vanished_spare_is_replaced(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", 1)
+        cache.set("key", 2)  # the first file is now a spare
+        time.sleep(filespares.QUARANTINE * 2)
+        for spare in temp_files(directory):
+            spare.unlink()  # e.g. taken for an orphan by another process's clear()
+        cache.set("key", 3)
+        assert cache.get("key") == 3
+
+    def test_spare_taken_between_write_and_rename(
+        self, directory: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cache = make(directory)
+        cache.set("key", 1)
+        real = filestore.rewrite_spare
+
+        def rewrite_then_lose(path: str, *args: Any) -> bool:
+            done = real(path, *args)
+            os.unlink(path)  # an orphan clean-up fooled by the spare's old mtime
+            return done
+
+        monkeypatch.setattr(filestore, "rewrite_spare", rewrite_then_lose)
+        cache.set("key", 2)
+        time.sleep(filespares.QUARANTINE * 2)
+        cache.set("key", 3)
+        assert cache.get("key") == 3
+        assert cache._state.total() == 1
+
+    def test_spares_are_removed_at_exit_and_by_clear(self, directory: Path) -> None:
+        script = (
+            "import sys, time\n"
+            "from cachemere.backends.filebased import FileBasedCache\n"
+            "cache = FileBasedCache(sys.argv[1], {})\n"
+            "for n in range(3):\n"
+            "    for i in range(20):\n"
+            "        cache.set(f'k{i}', n)\n"
+            "assert cache._state.spares._items\n"
+        )
+        subprocess.run([sys.executable, "-c", script, str(directory)], check=True)
+        assert temp_files(directory) == []
+        cache = make(directory)
+        for i in range(20):
+            cache.set(f"k{i}", "again")
+        assert temp_files(directory)
+        cache.clear()
+        assert temp_files(directory) == []
+        assert sorted(p.name for p in directory.iterdir()) == [".cachemere"]
+
+    def test_forked_child_does_not_touch_parent_spares(self, directory: Path) -> None:
+        cache = make(directory)
+        cache.set("key", "one")
+        cache.set("key", "two")
+        spares = {str(p): p.read_bytes() for p in temp_files(directory)}
+        assert spares
+        time.sleep(filespares.QUARANTINE * 2)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                make(directory).set("other", "child")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert {str(p): p.read_bytes() for p in temp_files(directory) if str(p) in spares} == spares
+        assert cache.get("other") == "child"
+        cache.set("key", "three")  # the parent's spare is still its own
+        assert cache.get("key") == "three"
+
+
+class TestCullQueue:
+    def test_consecutive_culls_scan_once(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from cachemere.backends import filebased
+
+        scans = []
+        real = filebased.scan
+        monkeypatch.setattr(filebased, "scan", lambda *a: scans.append(a) or real(*a))
+        cache = make(directory, MAX_ENTRIES=30)
+        for i in range(49):
+            cache.set(f"k{i}", i)
+        assert len(scans) == 1  # the second cull took the oldest entries the first one queued
+        assert len(cache_files(directory)) == 29 == cache._state.total()
+        assert not cache.has_key("k0") and not cache.has_key("k19")
+        assert all(cache.has_key(f"k{i}") for i in range(20, 49))
+
+    def test_queued_entry_rewritten_since_is_spared(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=10, CULL_FREQUENCY=2)
+        for i in range(10):
+            cache.set(f"k{i}", i)
+            time.sleep(0.01)  # distinct mtimes: k0 oldest
+        cache.set("k10", 10)  # cull: scan, remove k0-k4, queue k5-k9
+        time.sleep(0.01)
+        cache.set("k5", "rewritten")  # no longer the oldest
+        for i in range(11, 16):  # at k15 the cull takes the queue: k5 was rewritten and is skipped
+            cache.set(f"k{i}", i)
+        assert cache.get("k5") == "rewritten"
+        assert not any(cache.has_key(f"k{i}") for i in range(10) if i != 5)

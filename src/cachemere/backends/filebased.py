@@ -89,12 +89,16 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+class _TempVanished(Exception):
+    """Our temp file was removed before it was renamed into place."""
+
+
 def _rename_into(temp: str, path: str, shard: str) -> None:
     try:
         os.rename(temp, path)
     except FileNotFoundError:
         if not os.path.exists(temp):
-            raise
+            raise _TempVanished(temp) from None
         # A spare from another shard, and this shard does not exist (yet, or
         # since a clear()): make it.  The caller's stripe lock keeps clear() out.
         make_dirs(shard)
@@ -245,12 +249,14 @@ class FileBasedCache(BaseCache):
             return False
         return True
 
-    def _write_temp(self, slot: Slot, flags: int, expiry: float | None, payload: bytes | memoryview) -> str:
+    def _write_temp(
+        self, slot: Slot, flags: int, expiry: float | None, payload: bytes | memoryview, spares: bool = True
+    ) -> str:
         """Write a signed record to a spare or a new temp file; return its path."""
         body = HEADER.pack(MAGIC, flags, _INF if expiry is None else expiry) + payload
         chunks = (body, sign(self._key, slot[3] + body))
-        spares = self._state.spares
-        while (spare := spares.take()) is not None:
+        pool = self._state.spares
+        while spares and (spare := pool.take()) is not None:
             if filestore.rewrite_spare(spare[0], spare[1], chunks, self._fsync):
                 return spare[0]
         for _ in range(_WRITE_ATTEMPTS):
@@ -266,11 +272,24 @@ class FileBasedCache(BaseCache):
             if self._state.revalidate() and self._generated_key:
                 # The whole directory was removed: a new key goes with the new metadata.
                 self._key = derive_key(self._state.generated_key(refresh=True), "filebased")
-                return self._write_temp(slot, flags, expiry, payload)
+                return self._write_temp(slot, flags, expiry, payload, spares)
         return filestore.write_temp(slot[1], chunks, self._fsync)
 
-    def _put(self, temp: str, slot: Slot, handles: filestore._Handles) -> None:
-        """Rename ``temp`` over the slot's file (stripe lock held), keeping the old file as a spare."""
+    def _put(
+        self, temp: str, slot: Slot, handles: filestore._Handles, record: tuple[int, float | None, Any]
+    ) -> None:
+        """Rename ``temp`` over the slot's file (stripe lock held), keeping the old file as a spare.
+
+        ``record`` (flags, expiry, payload) is what ``temp`` holds: written
+        again should someone's orphan clean-up have taken ``temp`` meanwhile
+        (a spare's age is that of its old content, so it can look abandoned).
+        """
+        try:
+            self._rename_over(temp, slot, handles)
+        except _TempVanished:
+            self._rename_over(self._write_temp(slot, *record, spares=False), slot, handles)
+
+    def _rename_over(self, temp: str, slot: Slot, handles: filestore._Handles) -> None:
         path, spares = slot[0], self._state.spares
         spare = None
         try:
@@ -306,7 +325,7 @@ class FileBasedCache(BaseCache):
             if only_new and self._read_locked(slot, handles) is not None:
                 filestore.unlink_quietly(temp)
                 return False
-            self._put(temp, slot, handles)
+            self._put(temp, slot, handles, (flags, expiry, payload))
             return True
 
     def _remove(self, slot: Slot, only_if_dead: bool) -> bool:
@@ -441,8 +460,8 @@ class FileBasedCache(BaseCache):
             if expiry is not None and expiry <= time.time():
                 self._drop(slot, handles)
                 return True
-            payload = memoryview(record)[HEADER.size : -SIGNATURE_SIZE]
-            self._put(self._write_temp(slot, record[4], expiry, payload), slot, handles)
+            kept = (record[4], expiry, memoryview(record)[HEADER.size : -SIGNATURE_SIZE])
+            self._put(self._write_temp(slot, *kept), slot, handles, kept)
             return True
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
@@ -455,8 +474,8 @@ class FileBasedCache(BaseCache):
             flags, payload = _dumps(value)
             # The expiry is kept, as memcached and redis keep it.
             expiry = _EXPIRY.unpack_from(record, 5)[0]
-            temp = self._write_temp(slot, flags, None if expiry == _INF else expiry, payload)
-            self._put(temp, slot, handles)
+            kept = (flags, None if expiry == _INF else expiry, payload)
+            self._put(self._write_temp(slot, *kept), slot, handles, kept)
         return value
 
     def delete(self, key: Any, version: Any = None) -> bool:
@@ -466,6 +485,8 @@ class FileBasedCache(BaseCache):
 
     def clear(self) -> None:
         """Remove every cache file and empty shard; other files and the directory stay."""
+        self._state.spares.drain()
+        self._state.victims.clear()
         now = time.time()
         for stripe in range(filestore.STRIPES):
             with self._state.locks[stripe] as handles:
