@@ -721,3 +721,26 @@ class TestCullQueue:
             cache.set(f"k{i}", i)
         assert cache.get("k5") == "rewritten"
         assert not any(cache.has_key(f"k{i}") for i in range(10) if i != 5)
+
+
+def test_planted_symlink_is_never_followed(directory: Path, tmp_path: Path) -> None:
+    cache = make(directory, MAX_ENTRIES=2)
+    cache.set("key", "value")
+    target = tmp_path / "precious"
+    target.write_bytes(b"do not touch")
+    path = key_file(directory, "key")
+    path.unlink()
+    path.symlink_to(target)
+    assert cache.get("key") is None
+    assert not path.is_symlink() and not path.exists()
+    path.symlink_to(target)
+    cache.set("key", "new")  # replaces the link itself
+    assert cache.get("key") == "new"
+    other = key_file(directory, "other")
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.symlink_to(target)
+    for i in range(5):  # culls scan the symlink and remove it
+        cache.set(f"k{i}", i)
+    assert not other.is_symlink()
+    assert target.read_bytes() == b"do not touch"
+    assert temp_files(directory) == [] or all(not p.is_symlink() for p in temp_files(directory))

@@ -17,6 +17,7 @@ Design (see docs/filebased.md):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -46,7 +47,7 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _MIN_SIZE = HEADER.size + SIGNATURE_SIZE
 _EXPIRY = struct.Struct("<d")
 _KEY_LENGTH = struct.Struct("<I")
-_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _READ_SIZE = 65536
 _SLOT_MEMO_SIZE = 4096
 _WRITE_ATTEMPTS = 8
@@ -77,6 +78,22 @@ def _loads(record: bytes) -> Any:
     if record[4] & FLAG_ZLIB:
         return pickle.loads(zlib.decompress(payload))
     return pickle.loads(payload)
+
+
+def _read_file(path: str) -> bytes | None:
+    """The content of ``path``; None if missing, b"" (never valid) for a symlink."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink planted in the directory: not ours
+            return b""
+        raise
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_fd(fd: int) -> bytes:
@@ -196,14 +213,9 @@ class FileBasedCache(BaseCache):
 
     def _read(self, slot: Slot) -> bytes | None:
         """The verified record of ``slot``, or None; a dead file (expired, foreign, forged) is removed."""
-        try:
-            fd = os.open(slot[0], _READ_FLAGS)
-        except FileNotFoundError:
+        record = _read_file(slot[0])
+        if record is None:
             return None
-        try:
-            record = _read_fd(fd)
-        finally:
-            os.close(fd)
         if self._valid(record, slot[3], time.time()):
             return record
         # Dead, or a retired file being rewritten while we read it: decide
@@ -213,14 +225,9 @@ class FileBasedCache(BaseCache):
 
     def _read_locked(self, slot: Slot, handles: filestore._Handles) -> bytes | None:
         """:meth:`_read` for a caller holding the slot's stripe lock."""
-        try:
-            fd = os.open(slot[0], _READ_FLAGS)
-        except FileNotFoundError:
+        record = _read_file(slot[0])
+        if record is None:
             return None
-        try:
-            record = _read_fd(fd)
-        finally:
-            os.close(fd)
         if self._valid(record, slot[3], time.time()):
             return record
         self._drop(slot, handles)
@@ -238,8 +245,8 @@ class FileBasedCache(BaseCache):
         spares = self._state.spares
         try:
             if spares.has_room(limit):
-                size = os.stat(path).st_size
-                if size <= filespares.MAX_SIZE:
+                size = filestore.regular_file_size(path)
+                if 0 <= size <= filespares.MAX_SIZE:
                     spare = filestore.temp_name(shard)
                     os.rename(path, spare)
                     spares.give(spare, size)
@@ -293,10 +300,7 @@ class FileBasedCache(BaseCache):
         path, spares = slot[0], self._state.spares
         spare = None
         try:
-            try:
-                size = os.stat(path).st_size
-            except FileNotFoundError:
-                size = -1
+            size = filestore.regular_file_size(path)
             if 0 <= size <= filespares.MAX_SIZE and spares.has_room():
                 spare = filestore.temp_name(slot[1])
                 try:
@@ -309,7 +313,7 @@ class FileBasedCache(BaseCache):
             if spare is not None:
                 filestore.unlink_quietly(spare)
             raise
-        if size < 0:
+        if size == -1:
             handles.slots[slot[2]] += 1
         if spare is not None:
             spares.give(spare, size)

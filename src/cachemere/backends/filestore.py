@@ -134,11 +134,25 @@ def write_temp(directory: str, chunks: tuple[bytes | memoryview, ...], fsync: bo
     return path
 
 
+def regular_file_size(path: str) -> int:
+    """Size of the regular file ``path``; -1 if missing, -2 for anything else (a symlink...)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return -1
+    return info.st_size if stat.S_ISREG(info.st_mode) else -2
+
+
 def rewrite_spare(path: str, size: int, chunks: tuple[bytes | memoryview, ...], fsync: bool = False) -> bool:
     """Write ``chunks`` over the spare file ``path`` (``size`` bytes long); False if it is gone."""
     try:
         fd = os.open(path, os.O_WRONLY | _OPEN_FLAGS)
     except FileNotFoundError:  # removed as an orphan by someone's clear() or cull
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        unlink_quietly(path)  # a symlink in its place: never written through
         return False
     try:
         total = write_chunks(fd, chunks)
@@ -513,6 +527,10 @@ def scan(
             except FileNotFoundError:
                 result.counts[stripe] -= 1
                 continue
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                header, info = b"", entry.stat(follow_symlinks=False)  # a symlink: dead
             found = ScanEntry(entry.path, info.st_ino, stripe, info.st_mtime_ns)
             expiry = expiry_of(header)
             if expiry is None or (now is not None and expiry <= now):
