@@ -7,7 +7,8 @@ Layout of a cache directory (``LOCATION``)::
         count            live entries per lock stripe: 16 little-endian int64
         lock-0 .. lock-f flock files, one per stripe
         cull             flock taken (without waiting) by the process that culls
-    00/ .. ff/           shards: ``<md5 of made key>.cache`` files and ``.<pid>-<n>.tmp`` temp files
+    00/ .. ff/           shards: ``<md5 of made key>.cache`` files, and ``.<pid>-<n>.tmp``
+                         temp files (being written, or spares kept for reuse: see filespares)
 
 A key's shard is the first two hex digits of its hash, its stripe the first
 one, so a stripe covers 16 shards.  Every change to a cache file (replace,
