@@ -240,12 +240,18 @@ class FileBasedCache(BaseCache):
             return True
         return False
 
-    def _retire(self, path: str, shard: str, limit: int = filespares.CAPACITY) -> bool:
-        """Remove ``path`` (stripe lock held), keeping a small file as a spare; False if missing."""
+    def _retire(
+        self, path: str, shard: str, limit: int = filespares.CAPACITY, size: int | None = None
+    ) -> bool:
+        """Remove ``path`` (stripe lock held), keeping a small file as a spare; False if missing.
+
+        ``size``: the file's, when the caller has just looked (-2: not a regular file).
+        """
         spares = self._state.spares
         try:
             if spares.has_room(limit):
-                size = filestore.regular_file_size(path)
+                if size is None:
+                    size = filestore.regular_file_size(path)
                 if 0 <= size <= filespares.MAX_SIZE:
                     spare = filestore.temp_name(shard)
                     os.rename(path, spare)
@@ -367,20 +373,11 @@ class FileBasedCache(BaseCache):
         the queue still lists the oldest entries first; a queued file that was
         rewritten or removed meanwhile is skipped.
         """
-        queue, locks = self._state.victims, self._state.locks
-        limit = min(filespares.CULL_CAPACITY, max(filespares.CAPACITY, quota))
+        queue = self._state.victims
         removed = 0
-        while removed < quota:
-            try:
-                entry = queue.popleft()
-            except IndexError:
-                break
-            with locks[entry.stripe] as handles:
-                if filestore.is_same_file(entry.path, entry.inode, entry.mtime_ns) and self._retire(
-                    entry.path, os.path.dirname(entry.path), limit
-                ):
-                    handles.slots[entry.stripe] -= 1
-                    removed += 1
+        while removed < quota and queue:
+            batch = [queue.popleft() for _ in range(min(len(queue), quota - removed))]
+            removed += self._retire_scanned(batch, quota, recount=False)
         return removed
 
     def _sweep(self, quota: int) -> None:
@@ -395,23 +392,37 @@ class FileBasedCache(BaseCache):
         if quota > 0 and len(live) + len(victims) >= self._max_entries:
             extra = max(0, quota - len(victims))
             victims, live = victims + live[:extra], live[extra:]
-        self._unlink_and_recount(victims)
+        self._retire_scanned(victims, len(victims), recount=True)
         self._state.victims = deque(live[: filestore.QUEUE_SIZE])
 
-    def _unlink_and_recount(self, victims: list[ScanEntry]) -> None:
-        # The victims' files will be needed again as soon as new keys arrive:
-        # keep them (the small ones) as spares rather than freeing them.
-        limit = min(filespares.CULL_CAPACITY, max(filespares.CAPACITY, len(victims)))
+    def _retire_scanned(self, entries: list[ScanEntry], expected: int, recount: bool) -> int:
+        """Retire the entries a scan found, one lock per stripe; return how many went.
+
+        With ``recount``, each stripe's count is then set from its shards,
+        which corrects any drift.
+        """
+        # These files will be needed again as soon as new keys arrive: keep
+        # the small ones as spares rather than freeing them.
+        limit = min(filespares.CULL_CAPACITY, max(filespares.CAPACITY, expected))
         by_stripe: list[list[ScanEntry]] = [[] for _ in range(filestore.STRIPES)]
-        for victim in victims:
-            by_stripe[victim.stripe].append(victim)
-        for stripe, entries in enumerate(by_stripe):
+        for entry in entries:
+            by_stripe[entry.stripe].append(entry)
+        retired = 0
+        for stripe, group in enumerate(by_stripe):
+            if not group and not recount:
+                continue
             with self._state.locks[stripe] as handles:
-                for entry in entries:
-                    if filestore.is_same_file(entry.path, entry.inode, entry.mtime_ns):
-                        self._retire(entry.path, os.path.dirname(entry.path), limit)
-                # A scan is the moment to correct any drift of the count.
-                handles.slots[stripe] = self._count_stripe(stripe)
+                gone = 0
+                for entry in group:
+                    size = filestore.scanned_file_size(entry)
+                    if size != -1 and self._retire(entry.path, os.path.dirname(entry.path), limit, size):
+                        gone += 1
+                if recount:
+                    handles.slots[stripe] = self._count_stripe(stripe)
+                else:
+                    handles.slots[stripe] -= gone
+                retired += gone
+        return retired
 
     def _count_stripe(self, stripe: int) -> int:
         count = 0

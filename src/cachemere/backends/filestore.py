@@ -541,10 +541,15 @@ def scan(
     return result
 
 
-def is_same_file(path: str, inode: int, mtime_ns: int) -> bool:
-    """True if ``path`` is still the file a scan saw (same inode, not rewritten since)."""
+def scanned_file_size(entry: ScanEntry) -> int:
+    """Size of ``entry``'s file if it is still the one the scan saw (not rewritten since), else -1.
+
+    Anything but a regular file gives -2.
+    """
     try:
-        info = os.stat(path, follow_symlinks=False)
+        info = os.lstat(entry.path)
     except FileNotFoundError:
-        return False
-    return info.st_ino == inode and info.st_mtime_ns == mtime_ns
+        return -1
+    if info.st_ino != entry.inode or info.st_mtime_ns != entry.mtime_ns:
+        return -1
+    return info.st_size if stat.S_ISREG(info.st_mode) else -2
