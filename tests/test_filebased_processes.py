@@ -255,3 +255,35 @@ def test_writer_killed_at_random_times_never_leaves_a_corrupt_value(tmp_path: Pa
         seen.add(None if value is None else len(value["payload"]))
     assert seen <= {None, 2_000_000, 3_000_000}
     assert seen - {None}
+
+
+def _stall_rewriting_a_spare(directory: str, ready: int) -> None:
+    """Child: make a spare, then stall half-way through rewriting it in place."""
+    cache = make(directory)
+    cache.set("key", b"first")
+    cache.set("key", b"second")  # "first"'s file is now a spare
+    time.sleep(0.01)
+    real_writev = os.writev
+
+    def half(fd: int, chunks: Any) -> int:
+        data = b"".join(chunks)
+        written = real_writev(fd, [data[: len(data) // 2]])
+        os.write(ready, b"!")
+        time.sleep(60)
+        return written
+
+    os.writev = half  # type: ignore[assignment]
+    cache.set("key", b"third, never seen")
+
+
+def test_writer_killed_while_rewriting_a_spare(tmp_path: Path) -> None:
+    directory = str(tmp_path / "cache")
+    read, write = os.pipe()
+    child = fork.Process(target=_stall_rewriting_a_spare, args=(directory, write))
+    child.start()
+    assert os.read(read, 1) == b"!"
+    os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    child.join()
+    cache = make(directory)
+    assert cache.get("key") == b"second"
+    assert len(list(Path(directory).glob("??/*.tmp"))) == 1  # the half-written spare, under its temp name
