@@ -287,3 +287,43 @@ def test_writer_killed_while_rewriting_a_spare(tmp_path: Path) -> None:
     cache = make(directory)
     assert cache.get("key") == b"second"
     assert len(list(Path(directory).glob("??/*.tmp"))) == 1  # the half-written spare, under its temp name
+
+
+def test_threads_sharing_one_instance(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    cache = make(tmp_path / "cache", MAX_ENTRIES=20)
+    cache.set("counter", 0)
+    errors: list[str] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(150):
+                key = f"key{rng.randrange(30)}"
+                roll = rng.random()
+                if roll < 0.3:
+                    verify(key, cache.get(key))
+                elif roll < 0.6:
+                    cache.set(key, checked_value(key, rng))
+                elif roll < 0.7:
+                    cache.delete(key)
+                elif roll < 0.8:
+                    cache.add(key, checked_value(key, rng))
+                cache.incr("counter")
+        except BaseException:
+            errors.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]
+
+    async def increments() -> None:
+        await asyncio.gather(*(cache.aincr("counter") for _ in range(100)))
+
+    asyncio.run(increments())
+    assert cache.get("counter") == 6 * 150 + 100
