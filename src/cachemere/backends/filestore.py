@@ -29,7 +29,6 @@ import secrets
 import stat
 import struct
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -449,9 +448,9 @@ def _key_file_problem(info: os.stat_result, data: bytes) -> str | None:
     return None
 
 
+# Kept for the life of the process, like the directories' metadata files they hold open.
 _states: dict[str, DirState] = {}
 _states_lock = threading.Lock()
-_all_states: weakref.WeakSet[DirState] = weakref.WeakSet()
 
 
 def state_for(directory: str) -> DirState:
@@ -462,7 +461,6 @@ def state_for(directory: str) -> DirState:
             state = _states.get(directory)
             if state is None:
                 state = _states[directory] = DirState(directory)
-                _all_states.add(state)
     return state
 
 
@@ -470,7 +468,7 @@ def _after_fork_in_child() -> None:
     global _pid, _states_lock
     _pid = os.getpid()
     _states_lock = threading.Lock()
-    for state in list(_all_states):
+    for state in list(_states.values()):
         state._after_fork()
 
 
