@@ -175,9 +175,11 @@ class KeyTests(CacheFixture):
             "memcached: ':1:key with spaces'"
         )
 
-    def test_warning_repeats_on_every_call(self, cache: BaseCache) -> None:
-        if self.invalid_key_raises:
-            pytest.skip("this backend raises instead of warning")
+    def test_bad_key_reported_on_every_call(self, cache: BaseCache) -> None:
         for _ in range(3):
-            with pytest.warns(CacheKeyWarning):
-                cache.set("a key with spaces", 1)
+            if self.invalid_key_raises:
+                with pytest.raises(InvalidCacheKey):
+                    cache.set("a key with spaces", 1)
+            else:
+                with pytest.warns(CacheKeyWarning):
+                    cache.set("a key with spaces", 1)
