@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 import cachemere
 from cachemere.backends.locmem import LocMemCache
 from cachemere.cli import main
-from cachemere.conf import ENVIRONMENT_VARIABLE, settings
+from cachemere.conf import ENVIRONMENT_VARIABLE
 
 LOCMEM = "cachemere.backends.locmem.LocMemCache"
 DUMMY = "cachemere.backends.dummy.DummyCache"
@@ -36,15 +35,7 @@ class LyingCache(LocMemCache):
         return "not what you stored"
 
 
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    saved = os.environ.pop(ENVIRONMENT_VARIABLE, None)
-    settings.reset()
-    yield
-    os.environ.pop(ENVIRONMENT_VARIABLE, None)
-    if saved is not None:
-        os.environ[ENVIRONMENT_VARIABLE] = saved
-    settings.reset()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 @pytest.fixture

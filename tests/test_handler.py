@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 import cachemere
 from cachemere import CacheHandler, ImproperlyConfigured, InvalidCacheBackendError, cache, caches
 from cachemere.backends.locmem import LocMemCache
-from cachemere.conf import ENVIRONMENT_VARIABLE, settings
 
 LOCMEM = "cachemere.backends.locmem.LocMemCache"
 
@@ -32,14 +30,8 @@ class ExplodingCache(LocMemCache):
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    saved = os.environ.pop(ENVIRONMENT_VARIABLE, None)
-    settings.reset()
+def no_closed_caches(fresh_settings: None) -> None:
     ClosingCache.closed.clear()
-    yield
-    if saved is not None:
-        os.environ[ENVIRONMENT_VARIABLE] = saved
-    settings.reset()
 
 
 @pytest.fixture

@@ -18,15 +18,7 @@ from cachemere.conf import ENVIRONMENT_VARIABLE, settings
 LOCMEM = "cachemere.backends.locmem.LocMemCache"
 
 
-@pytest.fixture(autouse=True)
-def fresh_settings() -> Iterator[None]:
-    saved = os.environ.pop(ENVIRONMENT_VARIABLE, None)
-    settings.reset()
-    yield
-    os.environ.pop(ENVIRONMENT_VARIABLE, None)
-    if saved is not None:
-        os.environ[ENVIRONMENT_VARIABLE] = saved
-    settings.reset()
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 
 
 @pytest.fixture
