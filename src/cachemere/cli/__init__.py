@@ -12,7 +12,9 @@ COMMAND_MODULES = ("check", "ops", "createcachetable")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cachemere", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="cachemere", description="Check and operate the caches configured for cachemere."
+    )
     parser.add_argument(
         "--settings",
         metavar="MODULE",
