@@ -7,11 +7,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -77,3 +81,24 @@ def stop_pidfile(pidfile: Path, timeout: float = 10.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+class Shared(Generic[T]):
+    """Servers started on first use, shared by the whole test session, stopped once."""
+
+    def __init__(self, start: Callable[[], T], stop: Callable[[T], None]) -> None:
+        self._start, self._stop = start, stop
+        self._servers: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        with self._lock:
+            if self._servers is None:
+                self._servers = self._start()
+            return self._servers
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._servers is not None:
+                self._stop(self._servers)
+                self._servers = None

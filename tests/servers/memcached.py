@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from servers.common import free_port, require_binary, stop_pidfile, wait_until
+from servers.common import Shared, free_port, require_binary, stop_pidfile, wait_until
 
 SASL_USER = "alice"
 SASL_PASSWORD = "s3cret"
@@ -166,28 +165,17 @@ class Servers:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-_shared: Servers | None = None
-_lock = threading.Lock()
+def _start_servers() -> Servers:
+    directory = Path(tempfile.mkdtemp(prefix="cachemere-memcached-"))
+    tcp = [MemcachedServer(directory / f"tcp{i}").start() for i in range(3)]
+    unix = MemcachedServer(directory / "unix", port=None).start()
+    return Servers(directory, tcp, unix)
 
 
-def shared_servers() -> Servers:
-    """Start the session's servers on first use; later calls return the same ones."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            directory = Path(tempfile.mkdtemp(prefix="cachemere-memcached-"))
-            tcp = [MemcachedServer(directory / f"tcp{i}").start() for i in range(3)]
-            unix = MemcachedServer(directory / "unix", port=None).start()
-            _shared = Servers(directory, tcp, unix)
-        return _shared
-
-
-def stop_shared_servers() -> None:
-    global _shared
-    with _lock:
-        if _shared is not None:
-            _shared.stop()
-            _shared = None
+_shared = Shared(_start_servers, Servers.stop)
+#: The session's servers, started on first use.
+shared_servers = _shared.get
+stop_shared_servers = _shared.stop
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from servers.common import free_port, require_binary, wait_until
+from servers.common import Shared, free_port, require_binary, wait_until
 
 ACL_USER = "alice"
 ACL_PASSWORD = "s3cret"
@@ -173,30 +172,19 @@ class Servers:
     def stop(self) -> None:
         for server in (*self.replicas, self.leader, self.acl):
             server.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
-_shared: Servers | None = None
-_lock = threading.Lock()
+def _start_servers() -> Servers:
+    directory = Path(tempfile.mkdtemp(prefix="cachemere-redis-"))
+    leader, replicas = start_replicated(directory)
+    return Servers(directory, leader, replicas, start_acl_redis(directory / "acl"))
 
 
-def shared_servers() -> Servers:
-    """Start the session's servers on first use; later calls return the same ones."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            directory = Path(tempfile.mkdtemp(prefix="cachemere-redis-"))
-            leader, replicas = start_replicated(directory)
-            _shared = Servers(directory, leader, replicas, start_acl_redis(directory / "acl"))
-        return _shared
-
-
-def stop_shared_servers() -> None:
-    global _shared
-    with _lock:
-        if _shared is not None:
-            _shared.stop()
-            shutil.rmtree(_shared.directory, ignore_errors=True)
-            _shared = None
+_shared = Shared(_start_servers, Servers.stop)
+#: The session's servers, started on first use.
+shared_servers = _shared.get
+stop_shared_servers = _shared.stop
 
 
 @pytest.fixture(scope="session")
