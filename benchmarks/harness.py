@@ -42,7 +42,8 @@ def measure(cases: list[Case], rounds: int = 7) -> None:
                 case.results.setdefault(system, []).append(case.number / elapsed)
 
 
-def _fmt(ops: float) -> str:
+def fmt(ops: float) -> str:
+    """Operations per second, short: 3.15M, 42.6k, 180."""
     if ops >= 1e6:
         return f"{ops / 1e6:.2f}M"
     if ops >= 1e3:
@@ -61,7 +62,7 @@ def table(cases: list[Case], systems: list[str], baseline: str | None = None,
         row = [case.name]
         for system in systems:
             runs = case.results.get(system)
-            row.append(f"{_fmt(statistics.median(runs))} ({_fmt(max(runs))})" if runs else "n/a")
+            row.append(f"{fmt(statistics.median(runs))} ({fmt(max(runs))})" if runs else "n/a")
         if baseline and subject:
             a, b = case.results.get(subject), case.results.get(baseline)
             ratio = statistics.median(a) / statistics.median(b) if a and b else None

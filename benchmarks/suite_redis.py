@@ -17,7 +17,7 @@ from pickle import HIGHEST_PROTOCOL as PROTOCOL
 from pickle import dumps, loads
 from typing import Any
 
-from harness import Case, measure
+from harness import Case, fmt, measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -113,14 +113,6 @@ def _cases(url: str) -> list[Case]:
     ]  # fmt: skip
 
 
-def _fmt(ops: float) -> str:
-    if ops >= 1e6:
-        return f"{ops / 1e6:.2f}M"
-    if ops >= 1e3:
-        return f"{ops / 1e3:.1f}k"
-    return f"{ops:.0f}"
-
-
 def _table(cases: list[Case]) -> str:
     pair = next(case for case in cases if case.name == PAIR)
     pair_median = {system: statistics.median(runs) for system, runs in pair.results.items()}
@@ -137,7 +129,7 @@ def _table(cases: list[Case]) -> str:
     ]
     for case in cases:
         runs = case.results
-        cells = [f"{_fmt(statistics.median(runs[s]))} ({_fmt(max(runs[s]))})" for s in SYSTEMS]
+        cells = [f"{fmt(statistics.median(runs[s]))} ({fmt(max(runs[s]))})" for s in SYSTEMS]
         ours, django, raw, pickling = (median[case.name][s] for s in SYSTEMS)
         ratios = f"{raw / ours:.2f}x | {pickling / ours:.2f}x | {ours / django:.2f}x"
         lines.append(f"| {case.name} | {' | '.join(cells)} | {ratios} |")

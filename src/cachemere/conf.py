@@ -42,7 +42,8 @@ _DJANGO_BACKENDS = "django.core.cache.backends."
 _OUR_BACKENDS = "cachemere.backends."
 
 
-def _suggest(word: str, choices: Any) -> str:
+def suggest(word: str, choices: Any) -> str:
+    """A " (did you mean ...?)" hint for a misspelt name, or ""."""
     close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -69,7 +70,7 @@ def validate_caches(caches: Any) -> dict[str, dict[str, Any]]:
         for key in entry:
             if key not in CACHE_KEYS and key not in LEGACY_CACHE_KEYS:
                 raise ImproperlyConfigured(
-                    f"{where} has an unknown key {key!r}{_suggest(str(key), CACHE_KEYS)}; "
+                    f"{where} has an unknown key {key!r}{suggest(str(key), CACHE_KEYS)}; "
                     f"allowed keys are {', '.join(sorted(CACHE_KEYS))}"
                 )
         if "BACKEND" not in entry:
@@ -107,7 +108,7 @@ class Settings:
             setattr(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"no setting named {name!r}{_suggest(name, DEFAULTS)}")
+        raise AttributeError(f"no setting named {name!r}{suggest(name, DEFAULTS)}")
 
 
 def _from_module(module_name: str) -> dict[str, Any]:
@@ -147,7 +148,7 @@ class LazySettings:
         unknown = [name for name in values if name not in DEFAULTS]
         if unknown:
             name = unknown[0]
-            raise ImproperlyConfigured(f"unknown setting {name!r}{_suggest(name, DEFAULTS)}")
+            raise ImproperlyConfigured(f"unknown setting {name!r}{suggest(name, DEFAULTS)}")
         new = Settings(values)
         with self._lock:
             self._wrapped = new

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..conf import settings
+from ..conf import settings, suggest
 from ..exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -42,13 +42,6 @@ _engines_lock = threading.Lock()
 _validated: tuple[Any, dict[str, dict[str, Any]]] | None = None
 
 
-def _suggest(word: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, sorted(DATABASE_KEYS), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
     """Check a ``DATABASES`` dict; errors name the database and the key."""
     if not isinstance(databases, Mapping):
@@ -61,7 +54,7 @@ def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
         for key in entry:
             if key not in DATABASE_KEYS:
                 raise ImproperlyConfigured(
-                    f"{where} has an unknown key {key!r}{_suggest(str(key))}; "
+                    f"{where} has an unknown key {key!r}{suggest(str(key), DATABASE_KEYS)}; "
                     f"allowed keys are {', '.join(sorted(DATABASE_KEYS))}"
                 )
         url = entry.get("URL")
