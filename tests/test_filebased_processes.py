@@ -189,8 +189,8 @@ def test_processes_agree_on_the_generated_key(tmp_path: Path) -> None:
 # -- a writer killed mid-write ------------------------------------------------------------
 
 
-def _stall_mid_write(directory: str, value: bytes, ready: int) -> None:
-    """Child: write half of the value into the temp file, tell the parent, wait to be killed."""
+def _stall_writes(ready: int) -> None:
+    """In a child: make the next write stop half-way, tell the parent, and wait to be killed."""
     real_writev = os.writev
 
     def half(fd: int, chunks: Any) -> int:
@@ -201,6 +201,11 @@ def _stall_mid_write(directory: str, value: bytes, ready: int) -> None:
         return written
 
     os.writev = half  # type: ignore[assignment]
+
+
+def _stall_mid_write(directory: str, value: bytes, ready: int) -> None:
+    """Child: write half of the value into the temp file, tell the parent, wait to be killed."""
+    _stall_writes(ready)
     make(directory).set("key", value)
 
 
@@ -263,16 +268,7 @@ def _stall_rewriting_a_spare(directory: str, ready: int) -> None:
     cache.set("key", b"first")
     cache.set("key", b"second")  # "first"'s file is now a spare
     time.sleep(0.01)
-    real_writev = os.writev
-
-    def half(fd: int, chunks: Any) -> int:
-        data = b"".join(chunks)
-        written = real_writev(fd, [data[: len(data) // 2]])
-        os.write(ready, b"!")
-        time.sleep(60)
-        return written
-
-    os.writev = half  # type: ignore[assignment]
+    _stall_writes(ready)
     cache.set("key", b"third, never seen")
 
 

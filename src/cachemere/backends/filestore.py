@@ -122,15 +122,7 @@ def write_temp(directory: str, chunks: tuple[bytes | memoryview, ...], fsync: bo
         except FileExistsError:
             continue
         break
-    try:
-        write_chunks(fd, chunks)
-        if fsync:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        unlink_quietly(path)
-        raise
-    os.close(fd)
+    _fill(fd, path, chunks, fsync)
     return path
 
 
@@ -154,6 +146,13 @@ def rewrite_spare(path: str, size: int, chunks: tuple[bytes | memoryview, ...], 
             raise
         unlink_quietly(path)  # a symlink in its place: never written through
         return False
+    _fill(fd, path, chunks, fsync, size)
+    return True
+
+
+def _fill(fd: int, path: str, chunks: tuple[bytes | memoryview, ...], fsync: bool, size: int = 0) -> None:
+    """Write ``chunks`` from the start of temp file ``fd`` (cut to them if it was ``size`` long)
+    and close it; on any failure the temp file is removed, never left half-written."""
     try:
         total = write_chunks(fd, chunks)
         if total < size:
@@ -165,7 +164,6 @@ def rewrite_spare(path: str, size: int, chunks: tuple[bytes | memoryview, ...], 
         unlink_quietly(path)
         raise
     os.close(fd)
-    return True
 
 
 def unlink_quietly(path: str) -> None:
