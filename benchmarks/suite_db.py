@@ -136,7 +136,7 @@ def _fill_ours(db: str, name: str, entries: int) -> None:
 
     from sqlalchemy import delete, insert
 
-    from cachemere.backends.db_table import cache_table
+    from cachemere.backends.db.table import cache_table
     from cachemere.cli.createcachetable import create_table
 
     create_table(db, name, out=io.StringIO())
@@ -221,7 +221,7 @@ def _check_hot(db: str) -> None:
 def _close() -> None:
     from django.db import connections
 
-    from cachemere.backends.db_engines import dispose_all
+    from cachemere.backends.db.engines import dispose_all
 
     connections.close_all()
     dispose_all()

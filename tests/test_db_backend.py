@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from cachemere.backends.db import DatabaseCache, MissingCacheTable
-from cachemere.backends.db_engines import SQLITE_PRAGMAS, engine_for, validate_databases
-from cachemere.backends.db_schema import FOREVER
+from cachemere.backends.db.engines import SQLITE_PRAGMAS, engine_for, validate_databases
+from cachemere.backends.db.schema import FOREVER
 from cachemere.exceptions import ImproperlyConfigured, InvalidCacheKey
 from servers.postgres import postgres_server
 from test_db_helpers import Database, databases, kinds, make_cache, make_table, sql_trace, unique_name

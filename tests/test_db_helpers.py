@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event
 
 import cachemere
-from cachemere.backends.db_engines import dispose_all, engine_for
+from cachemere.backends.db.engines import dispose_all, engine_for
 from cachemere.cli.createcachetable import create_table
 from cachemere.conf import settings
 from cachemere.handler import CacheHandler

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from cachemere.backends.db_routing import RouterChain
-from cachemere.backends.db_schema import cache_entry_model
-from cachemere.backends.db_table import cache_table
+from cachemere.backends.db.routing import RouterChain
+from cachemere.backends.db.schema import cache_entry_model
+from cachemere.backends.db.table import cache_table
 from cachemere.exceptions import ImproperlyConfigured
 from servers.postgres import postgres_server
 from test_db_helpers import Database, databases, make_cache, make_table

@@ -21,8 +21,9 @@ import pytest
 
 import cachemere
 from cachemere import CacheHandler
-from cachemere.backends import filespares, filestore
-from cachemere.backends.filebased import HEADER, MAGIC, FileBasedCache
+from cachemere.backends.filebased import spares as filespares
+from cachemere.backends.filebased import store as filestore
+from cachemere.backends.filebased.backend import HEADER, MAGIC, FileBasedCache
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
 
@@ -609,7 +610,7 @@ class TestSpares:
     ) -> None:
         cache = make(directory)
         cache.set("key", {"v": 1})
-        from cachemere.backends import filebased
+        from cachemere.backends.filebased import backend as filebased
 
         real = filebased._read_fd
         torn = [True]
@@ -696,7 +697,7 @@ class TestSpares:
 
 class TestCullQueue:
     def test_consecutive_culls_scan_once(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        from cachemere.backends import filebased
+        from cachemere.backends.filebased import backend as filebased
 
         scans = []
         real = filebased.scan

@@ -163,7 +163,7 @@ def test_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     import sys
 
     monkeypatch.setitem(sys.modules, "pylibmc", None)
-    monkeypatch.delitem(sys.modules, "cachemere.backends.memcached_pylibmc", raising=False)
+    monkeypatch.delitem(sys.modules, "cachemere.backends.memcached.pylibmc", raising=False)
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'cachemere\[memcached\]'"):
         make(BACKENDS[1])
 
@@ -176,7 +176,7 @@ def test_multi_get_reply_parser() -> None:
 
     from pymemcache.exceptions import MemcacheServerError
 
-    from cachemere.backends.memcached_pymemcache import Connection, Serde
+    from cachemere.backends.memcached.pymemcache import Connection, Serde
 
     connection = Connection(("127.0.0.1", 1), serde=Serde)
     replies = [

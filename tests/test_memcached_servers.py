@@ -247,7 +247,7 @@ def test_set_many_returns_failed_keys_and_failed_set_drops_old_value(
 def test_multi_key_calls_make_one_round_trip_per_server(
     servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cachemere.backends.memcached_pymemcache import Connection
+    from cachemere.backends.memcached.pymemcache import Connection
 
     calls: dict[str, list[Any]] = {"get_many": [], "delete_many": [], "set_many": [], "delete": [], "get": []}
     for name in calls:

@@ -13,8 +13,7 @@ import redis.asyncio as aredis
 from redis import _parsers
 
 from cachemere import CacheHandler
-from cachemere.backends import redis as backend
-from cachemere.backends.redis import RedisCache
+from cachemere.backends.redis import RedisCache, backend
 from cachemere.exceptions import ImproperlyConfigured
 from servers.common import wait_until
 from servers.redis import ACL_USER, Servers, redis_servers

@@ -140,7 +140,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield server
     finally:
-        from cachemere.backends.db_engines import dispose_all
+        from cachemere.backends.db.engines import dispose_all
 
         dispose_all()
         server.stop()

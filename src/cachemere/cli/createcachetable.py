@@ -71,9 +71,9 @@ def create_table(db: str, name: str, dry_run: bool = False, out: TextIO | None =
     """
     from sqlalchemy import inspect
 
-    from ..backends.db_routing import router_chain
-    from ..backends.db_schema import cache_entry_model
-    from ..backends.db_table import cache_table
+    from ..backends.db.routing import router_chain
+    from ..backends.db.schema import cache_entry_model
+    from ..backends.db.table import cache_table
 
     out = out or sys.stdout
     if not router_chain().allow_migrate(db, cache_entry_model(name)):
@@ -102,7 +102,7 @@ def create_table(db: str, name: str, dry_run: bool = False, out: TextIO | None =
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..backends.db_engines import database_settings, databases
+    from ..backends.db.engines import database_settings, databases
 
     try:
         tables = database_cache_tables()

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..conf import settings, suggest
-from ..exceptions import ImproperlyConfigured
+from ...conf import settings, suggest
+from ...exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 
-from ..exceptions import ImproperlyConfigured
-from .db_engines import describe, engine_for
-from .db_schema import make_table
+from ...exceptions import ImproperlyConfigured
+from .engines import describe, engine_for
+from .schema import make_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect, Engine

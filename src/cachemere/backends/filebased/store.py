@@ -33,8 +33,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from ..exceptions import ImproperlyConfigured
-from .filespares import SparePool
+from ...exceptions import ImproperlyConfigured
+from .spares import SparePool
 
 STRIPES = 16
 SHARDS = tuple(f"{i:02x}" for i in range(256))

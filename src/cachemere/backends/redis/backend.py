@@ -8,7 +8,7 @@ failure handling.
 
 Design:
 
-* Every operation is written once, in :mod:`.redis_ops`, as a generator of
+* Every operation is written once, in :mod:`.ops`, as a generator of
   redis commands; :meth:`RedisCache._run` drives it on redis-py's sync
   connection pools and :meth:`RedisCache._arun` on ``redis.asyncio`` ones.
 * Sync pools (and a client for pipelines) live in a module-level registry
@@ -57,11 +57,11 @@ try:
 except ImportError:  # pragma: no cover - redis-py before 7
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
-from ..exceptions import ImproperlyConfigured
-from ..utils import import_string
-from . import redis_ops as ops
-from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from .keys import default_key_func
+from ...exceptions import ImproperlyConfigured
+from ...utils import import_string
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from ..keys import default_key_func
+from . import ops
 
 __all__ = ["RedisCache", "RedisSerializer"]
 

@@ -7,7 +7,7 @@ Design (see docs/filebased.md):
   an HMAC-SHA256 over the made key, the header and the value.  A file whose
   signature does not verify is never unpickled: it is a miss and is removed.
 * Writes go to a temp file (a new one, or a recycled "spare": see
-  filespares) and are renamed into place, so a reader sees the old value, the
+  spares) and are renamed into place, so a reader sees the old value, the
   new one or nothing, never a partial write.
 * Renames and unlinks happen under a per-stripe lock (a thread lock plus
   ``flock``), which also guards that stripe's entry count in a shared mapped
@@ -29,12 +29,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..conf import settings
-from ..exceptions import ImproperlyConfigured
-from . import filespares, filestore
-from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from .filestore import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan
-from .signing import SIGNATURE_SIZE, derive_key, secret_bytes, sign, verify
+from ...conf import settings
+from ...exceptions import ImproperlyConfigured
+from ...signing import SIGNATURE_SIZE, derive_key, secret_bytes, sign, verify
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from . import spares as filespares
+from . import store as filestore
+from .store import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan
 
 MAGIC: Final = b"CMF1"
 HEADER: Final = struct.Struct("<4sBd")  # magic, flags, expiry (epoch seconds; inf: never)

@@ -10,10 +10,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..conf import settings
-from ..exceptions import ImproperlyConfigured
-from ..utils import import_string
-from .db_engines import DEFAULT_DB_ALIAS
+from ...conf import settings
+from ...exceptions import ImproperlyConfigured
+from ...utils import import_string
+from .engines import DEFAULT_DB_ALIAS
 
 
 class RouterChain:

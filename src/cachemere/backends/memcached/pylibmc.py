@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"cachemere's PyLibMCCache needs pylibmc: pip install 'cachemere[memcached]' ({exc})"
     ) from exc
 
-from .memcached import BaseMemcachedCache, Server
+from .base import BaseMemcachedCache, Server
 
 __all__ = ["PyLibMCCache"]
 

@@ -8,8 +8,8 @@ the client library.  See docs/memcached.md.
 This module holds what both backends share: LOCATION parsing, key validation,
 timeouts and every cache operation, written against the methods the two client
 libraries have in common (get, set, add, touch, delete, incr, decr, get_multi,
-set_multi, delete_multi, flush_all).  :mod:`.memcached_pymemcache` and
-:mod:`.memcached_pylibmc` only build clients; they are imported on first use of
+set_multi, delete_multi, flush_all).  :mod:`.pymemcache` and
+:mod:`.pylibmc` only build clients; they are imported on first use of
 their class, so each needs only its own library installed.
 
 Clients are not thread-safe, and async twins run in worker threads, so each
@@ -27,9 +27,9 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from ..exceptions import ImproperlyConfigured, InvalidCacheKey
-from .base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout
-from .keys import is_memcache_safe, memcache_key_warnings
+from ...exceptions import ImproperlyConfigured, InvalidCacheKey
+from ..base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout
+from ..keys import is_memcache_safe, memcache_key_warnings
 
 # PyMemcacheCache and PyLibMCCache are imported on first use (see __getattr__).
 __all__ = ["BaseMemcachedCache", "Server", "parse_location"]
@@ -290,15 +290,3 @@ class BaseMemcachedCache(BaseCache):
             self._local.client.delete_multi(made)
 
 
-def __getattr__(name: str) -> Any:
-    # Each backend lives in a module of its own, imported on first use, so that
-    # either works with only its own client library installed.
-    if name == "PyMemcacheCache":
-        from .memcached_pymemcache import PyMemcacheCache
-
-        return PyMemcacheCache
-    if name == "PyLibMCCache":
-        from .memcached_pylibmc import PyLibMCCache
-
-        return PyLibMCCache
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"cachemere's PyMemcacheCache needs pymemcache: pip install 'cachemere[memcached]' ({exc})"
     ) from exc
 
-from .memcached import BaseMemcachedCache, Server
+from .base import BaseMemcachedCache, Server
 
 __all__ = ["Connection", "PyMemcacheCache", "Ring", "Serde", "pack", "unpack"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from ..exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured
 
 DIGEST = "sha256"
 SIGNATURE_SIZE = 32

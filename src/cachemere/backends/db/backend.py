@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 from time import time as _now
 from typing import Any
 
-from ..exceptions import ImproperlyConfigured, InvalidCacheKey
-from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from .db_engines import DEFAULT_DB_ALIAS
-from .db_routing import RouterChain, router_chain
-from .db_schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
-from .db_table import CacheTable, MissingCacheTable, Session, cache_table
+from ...exceptions import ImproperlyConfigured, InvalidCacheKey
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from .engines import DEFAULT_DB_ALIAS
+from .routing import RouterChain, router_chain
+from .schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
+from .table import CacheTable, MissingCacheTable, Session, cache_table
 
 __all__ = ["DatabaseCache", "MissingCacheTable"]
 

@@ -1,0 +1,9 @@
+"""File-system cache: ``FileBasedCache``, one signed file per key.
+
+``backend`` holds the cache, ``store`` the directory layout, locks and entry
+counts, ``spares`` the pool of recycled temp files.
+"""
+
+from .backend import FileBasedCache
+
+__all__ = ["FileBasedCache"]

@@ -1,0 +1,9 @@
+"""Redis cache: ``RedisCache`` on redis-py, native async.
+
+``backend`` holds the cache and its drivers, ``ops`` every operation written
+once as a generator of redis commands.
+"""
+
+from .backend import RedisCache, RedisSerializer
+
+__all__ = ["RedisCache", "RedisSerializer"]
