@@ -137,6 +137,8 @@ def test_custom_backend_receives_location_and_params_as_builtins_do() -> None:
     assert RecordingCache.received[-1] == RecordingLocMem.received[-1]
     location, params = RecordingCache.received[-1]
     assert location == "custom-params"
+    params = dict(params)
+    assert params.pop("SETTINGS").CACHES is handler.settings
     assert params == {k: v for k, v in entry.items() if k != "LOCATION"}
     for cache in (custom, builtin):
         assert cache.default_timeout == 42

@@ -139,7 +139,10 @@ def test_backend_receives_location_and_params() -> None:
     )
     handler["x"]
     assert received["location"] == "handler-rec"
-    assert received["params"] == {"TIMEOUT": 5, "KEY_PREFIX": "p", "OPTIONS": {}}
+    params = dict(received["params"])
+    # An explicit handler hands its own settings to the backend (no globals read).
+    assert params.pop("SETTINGS").CACHES is handler.settings
+    assert params == {"TIMEOUT": 5, "KEY_PREFIX": "p", "OPTIONS": {}}
 
 
 def test_default_location_is_empty_string() -> None:

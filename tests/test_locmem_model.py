@@ -1,7 +1,6 @@
 """LocMemCache against a simple model (dict + LRU order + expiry) under random operation sequences.
 
-The clock is fake: both clocks the backend reads (``locmem._now`` and the
-``time.time`` used by ``BaseCache.get_backend_timeout``) are replaced by one
+The clock is fake: ``time.time``, the one clock the backend reads, is replaced by one
 that only moves when a rule says so, so expiry is exercised without sleeping.
 Small MAX_ENTRIES and every kind of CULL_FREQUENCY (including 0) make culling
 and the LRU order matter on almost every step.
@@ -11,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-import types
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -20,7 +19,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from cachemere.backends import base, locmem
 from cachemere.backends.base import DEFAULT_TIMEOUT
 from cachemere.backends.copying import thaw
 from cachemere.backends.locmem import LocMemCache
@@ -137,12 +135,11 @@ class LocMemMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self._saved = (locmem._now, base.time)
-        locmem._now = self.clock  # type: ignore[assignment]
-        base.time = types.SimpleNamespace(time=self.clock)  # type: ignore[assignment]
+        self._saved = time.time
+        time.time = self.clock  # type: ignore[assignment]
 
     def teardown(self) -> None:
-        locmem._now, base.time = self._saved  # type: ignore[assignment]
+        time.time = self._saved  # type: ignore[method-assign]
 
     @initialize(max_entries=st.integers(1, 7), cull_frequency=st.sampled_from([0, 1, 2, 3, 4]))
     def start(self, max_entries: int, cull_frequency: int) -> None:

@@ -95,13 +95,20 @@ def validate_caches(caches: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
+def check_names(values: Mapping[str, Any], where: str = "") -> None:
+    """Refuse a setting name cachemere does not know, with a did-you-mean hint."""
+    for name in values:
+        if name not in DEFAULTS:
+            raise ImproperlyConfigured(f"{where}unknown setting {name!r}{suggest(name, DEFAULTS)}")
+
+
 class Settings:
     """The settings in force: attribute access to upper-case names."""
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], *, require_default: bool = True) -> None:
         merged = {**DEFAULTS, **values}
         caches = validate_caches(merged["CACHES"])
-        if DEFAULT_CACHE_ALIAS not in caches:
+        if require_default and DEFAULT_CACHE_ALIAS not in caches:
             raise ImproperlyConfigured("CACHES must define a 'default' cache")
         merged["CACHES"] = caches
         for name, value in merged.items():
@@ -145,10 +152,7 @@ class LazySettings:
         return self._wrapped is not None
 
     def configure(self, **values: Any) -> None:
-        unknown = [name for name in values if name not in DEFAULTS]
-        if unknown:
-            name = unknown[0]
-            raise ImproperlyConfigured(f"unknown setting {name!r}{suggest(name, DEFAULTS)}")
+        check_names(values)
         new = Settings(values)
         with self._lock:
             self._wrapped = new
@@ -167,6 +171,10 @@ class LazySettings:
 
 
 settings = LazySettings()
+
+#: What a backend reads its non-cache settings from (``SECRET_KEY``,
+#: ``DATABASES``, ...): the global settings or an explicit handler's own.
+SettingsSource = Settings | LazySettings
 
 
 def configure(**values: Any) -> None:

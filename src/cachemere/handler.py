@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from .conf import DEFAULT_CACHE_ALIAS, settings, validate_caches
+from .conf import DEFAULT_CACHE_ALIAS, Settings, check_names, settings
 from .exceptions import ImproperlyConfigured, InvalidCacheBackendError
 from .utils import resolve
 
@@ -17,20 +17,30 @@ if TYPE_CHECKING:
 class CacheHandler:
     """Maps aliases to backend instances, created on first use in each thread.
 
-    ``CacheHandler({...})`` uses the dict given (for apps that want no
-    globals); ``CacheHandler()`` follows the global settings.
+    ``CacheHandler()`` follows the global settings.  ``CacheHandler({...},
+    SECRET_KEY=..., DATABASES=..., DATABASE_ROUTERS=...)`` reads no global
+    setting at all (for apps that want no globals): its backends take every
+    setting from the handler, and a setting not given has its default.
     """
 
-    def __init__(self, caches: Mapping[str, Any] | None = None) -> None:
-        self._explicit = validate_caches(caches) if caches is not None else None
+    def __init__(self, caches: Mapping[str, Any] | None = None, **values: Any) -> None:
+        if caches is None:
+            if values:
+                raise TypeError("CacheHandler() takes other settings only together with CACHES")
+            self._own: Settings | None = None
+        else:
+            check_names(values, "CacheHandler(): ")
+            if "CACHES" in values:
+                raise TypeError("CacheHandler() takes CACHES once, as its first argument")
+            self._own = Settings({**values, "CACHES": caches}, require_default=False)
         self._local = threading.local()
 
     @property
     def settings(self) -> dict[str, dict[str, Any]]:
         """The validated ``CACHES`` dict this handler serves."""
-        if self._explicit is not None:
-            return self._explicit
-        return settings.CACHES
+        if self._own is not None:
+            return self._own.CACHES  # type: ignore[no-any-return]
+        return settings.CACHES  # type: ignore[no-any-return]
 
     def create_connection(self, alias: str) -> BaseCache:
         """Build a new backend instance for ``alias``."""
@@ -40,6 +50,8 @@ class CacheHandler:
             raise InvalidCacheBackendError(f"The cache {alias!r} doesn't exist.") from None
         backend = params.pop("BACKEND")
         location = params.pop("LOCATION", "")
+        if self._own is not None:
+            params["SETTINGS"] = self._own
         try:
             backend_cls = resolve(backend)
         except ImportError as exc:

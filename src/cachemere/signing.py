@@ -9,6 +9,7 @@ The signing key is derived from a secret per *purpose*, so the same
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
@@ -24,6 +25,19 @@ def secret_bytes(secret: Any, name: str) -> bytes:
     if not isinstance(secret, (bytes, bytearray)) or not secret:
         raise ImproperlyConfigured(f"{name} must be a non-empty str or bytes, got {secret!r}")
     return bytes(secret)
+
+
+def configured_secret(options: Mapping[str, Any], settings: Any) -> bytes | None:
+    """The signing secret a cache is configured with, or None when there is none.
+
+    ``OPTIONS["SIGNING_KEY"]`` wins; otherwise the ``SECRET_KEY`` setting of
+    ``settings`` (the backend's :attr:`~cachemere.BaseCache.settings`).
+    """
+    if options.get("SIGNING_KEY") is not None:
+        return secret_bytes(options["SIGNING_KEY"], "OPTIONS['SIGNING_KEY']")
+    if settings.SECRET_KEY is not None:
+        return secret_bytes(settings.SECRET_KEY, "the SECRET_KEY setting")
+    return None
 
 
 def derive_key(secret: bytes, purpose: str) -> bytes:

@@ -4,22 +4,27 @@ A backend implements the six primitives (``add``, ``get``, ``set``, ``touch``,
 ``delete``, ``clear``); everything else has a generic implementation here that
 it may override with a faster one.
 
-Sync and async share one implementation.  Composite operations are written
-once, as generators that *yield* the primitive they need (``("get", args)``);
-:meth:`BaseCache._drive` runs them against the sync primitives and
-:meth:`BaseCache._adrive` against the async ones.  Every async twin a backend
-does not write itself delegates to its sync method: directly for backends that
-never block (``blocking = False``), in a worker thread otherwise.  A subclass
-that overrides a sync method but not its twin gets the delegating twin, so the
-specialised implementation is used from async code too.
+Sync and async share one implementation: the *step protocol*.  A piece of
+logic is a generator (:data:`Logic`) that yields steps (:data:`Step`), each the name
+of a public cache method and its positional arguments (``("get", (key,
+default, None))``), receives the method's result (or has its exception thrown
+in) and finally returns its answer.  :func:`drive` runs logic against a cache's
+sync methods and :func:`adrive` against their async twins, so the logic is
+written once.  Every async twin a backend does not write itself delegates to
+its sync method: directly for backends that never block (``blocking =
+False``), in a worker thread otherwise.  A subclass that overrides a sync
+method but not its twin gets the delegating twin, so the specialised
+implementation is used from async code too.  docs/architecture.md has the
+whole contract.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from ..exceptions import (
     CacheKeyWarning,
@@ -37,6 +42,9 @@ from .keys import (
     warn_memcache_key,
 )
 
+if TYPE_CHECKING:
+    from ..conf import SettingsSource
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MEMCACHE_MAX_KEY_LENGTH",
@@ -44,7 +52,12 @@ __all__ = [
     "CacheKeyWarning",
     "InvalidCacheBackendError",
     "InvalidCacheKey",
+    "Logic",
+    "Step",
+    "Timeout",
+    "adrive",
     "default_key_func",
+    "drive",
     "get_key_func",
     "memcache_key_warnings",
 ]
@@ -67,9 +80,47 @@ Timeout = float | None | _DefaultTimeout
 _MISSING: Final = object()
 _KEY_MEMO_SIZE = 4096
 
-# One shared logic step: the name of a primitive and its positional arguments.
-Op = tuple[str, tuple[Any, ...]]
-Logic = Generator[Op, Any, Any]
+T = TypeVar("T")
+
+#: One step of shared logic: the name of a public cache method (``"get"``,
+#: ``"set_many"``, ...) and its positional arguments.
+Step = tuple[str, tuple[Any, ...]]
+#: Shared logic answering a ``T``: yields steps, is sent each step's result.
+Logic = Generator[Step, Any, T]
+
+
+def drive(cache: BaseCache, logic: Logic[T]) -> T:
+    """Run ``logic`` against ``cache``'s sync methods and return its answer.
+
+    A step that raises has its exception thrown into the generator, which may
+    handle it (to fail open, say) or let it propagate to the caller.
+    """
+    try:
+        name, args = next(logic)
+        while True:
+            try:
+                result = getattr(cache, name)(*args)
+            except Exception as exc:
+                name, args = logic.throw(exc)
+            else:
+                name, args = logic.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def adrive(cache: BaseCache, logic: Logic[T]) -> T:
+    """Run ``logic`` against ``cache``'s async twins (``a`` + step name)."""
+    try:
+        name, args = next(logic)
+        while True:
+            try:
+                result = await getattr(cache, "a" + name)(*args)
+            except Exception as exc:
+                name, args = logic.throw(exc)
+            else:
+                name, args = logic.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
 
 # Methods that have an ``a``-prefixed async twin.
 API_METHODS: Final = (
@@ -87,7 +138,7 @@ def _int_option(value: Any, name: str) -> int:
 
 
 def _delegate(name: str) -> Callable[..., Any]:
-    """Build the async twin of sync method ``name``."""
+    """Build the async twin of sync method ``name``, showing ``BaseCache``'s signature for it."""
 
     async def twin(self: BaseCache, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self, name)
@@ -95,8 +146,11 @@ def _delegate(name: str) -> Callable[..., Any]:
             return await asyncio.to_thread(method, *args, **kwargs)
         return method(*args, **kwargs)
 
+    declared = getattr(BaseCache, "a" + name)
     twin.__name__ = twin.__qualname__ = "a" + name
-    twin.__doc__ = f"Async twin of :meth:`{name}`."
+    twin.__doc__ = declared.__doc__
+    twin.__signature__ = inspect.signature(declared)  # type: ignore[attr-defined]
+    twin.__annotations__ = declared.__annotations__
     return twin
 
 
@@ -114,6 +168,9 @@ class BaseCache:
     #: ``make_key`` is deterministic and ``validate_key`` is silent for keys
     #: that break no memcached rule; switched off automatically for
     #: subclasses that override either, unless they set it back to True.
+    #: Whatever this says, a ``KEY_FUNCTION`` other than the built-in one is
+    #: never memoized: it may depend on context (the current tenant, say), so
+    #: it is called on every operation.
     memoize_keys: ClassVar[bool] = True
 
     _missing_key: ClassVar[object] = _MISSING
@@ -130,6 +187,12 @@ class BaseCache:
                 setattr(cls, "a" + name, _delegate(name))
 
     def __init__(self, params: Mapping[str, Any]) -> None:
+        from ..conf import settings
+
+        #: Where ``SECRET_KEY``, ``DATABASES`` and the other non-cache settings
+        #: come from: the handler's own settings (``params["SETTINGS"]``, set
+        #: by an explicit :class:`~cachemere.CacheHandler`), else the global ones.
+        self.settings: SettingsSource = params.get("SETTINGS") or settings
         timeout = params.get("timeout", params.get("TIMEOUT", 300))
         if timeout is not None:
             timeout = _int_option(timeout, "TIMEOUT")
@@ -153,7 +216,8 @@ class BaseCache:
             raise ImproperlyConfigured(
                 f"KEY_FUNCTION {params.get('KEY_FUNCTION')!r} cannot be imported: {exc}"
             ) from exc
-        self._memo: dict[str, str] | None = {} if self.memoize_keys else None
+        self._memo: dict[str, str] | None = None
+        self._forget_keys()
 
     # -- keys -------------------------------------------------------------
 
@@ -185,8 +249,8 @@ class BaseCache:
         self._forget_keys()
 
     def _forget_keys(self) -> None:
-        if self._memo is not None:
-            self._memo = {}
+        pure = self.memoize_keys and self._key_func is default_key_func
+        self._memo = {} if pure else None
 
     def make_key(self, key: Any, version: Any = None) -> str:
         """Build the stored key from the caller's key, ``KEY_PREFIX`` and version."""
@@ -199,9 +263,13 @@ class BaseCache:
         warn_memcache_key(key)
 
     def make_and_validate_key(self, key: Any, version: Any = None) -> str:
-        """``make_key`` followed by ``validate_key``; returns the made key."""
+        """``make_key`` followed by ``validate_key``; returns the made key.
+
+        This is the one key path of every backend: where keys are memoized
+        (see :attr:`memoize_keys`), the memo is read here and nowhere else.
+        """
         memo = self._memo
-        if version is None and memo is not None and type(key) is str:
+        if memo is not None and version is None and type(key) is str:
             made = memo.get(key)
             if made is not None:
                 return made
@@ -215,6 +283,11 @@ class BaseCache:
         made = self.make_key(key, version)
         self.validate_key(made)
         return made
+
+    def make_and_validate_keys(self, keys: Iterable[Any], version: Any = None) -> list[str]:
+        """:meth:`make_and_validate_key` of each key, in order."""
+        make = self.make_and_validate_key
+        return [make(key, version) for key in keys]
 
     # -- timeouts ---------------------------------------------------------
 
@@ -258,35 +331,7 @@ class BaseCache:
 
     # -- composite operations: written once, driven sync or async -----------
 
-    def _drive(self, logic: Logic) -> Any:
-        """Run shared ``logic`` against this cache's sync methods."""
-        try:
-            name, args = next(logic)
-            while True:
-                try:
-                    result = getattr(self, name)(*args)
-                except Exception as exc:
-                    name, args = logic.throw(exc)
-                else:
-                    name, args = logic.send(result)
-        except StopIteration as stop:
-            return stop.value
-
-    async def _adrive(self, logic: Logic) -> Any:
-        """Run shared ``logic`` against this cache's async methods."""
-        try:
-            name, args = next(logic)
-            while True:
-                try:
-                    result = await getattr(self, "a" + name)(*args)
-                except Exception as exc:
-                    name, args = logic.throw(exc)
-                else:
-                    name, args = logic.send(result)
-        except StopIteration as stop:
-            return stop.value
-
-    def _get_many_logic(self, keys: Iterable[Any], version: Any) -> Logic:
+    def _get_many_logic(self, keys: Iterable[Any], version: Any) -> Logic[dict[Any, Any]]:
         found = {}
         for key in keys:
             value = yield "get", (key, _MISSING, version)
@@ -294,16 +339,16 @@ class BaseCache:
                 found[key] = value
         return found
 
-    def _set_many_logic(self, data: Mapping[Any, Any], timeout: Timeout, version: Any) -> Logic:
+    def _set_many_logic(self, data: Mapping[Any, Any], timeout: Timeout, version: Any) -> Logic[list[Any]]:
         for key, value in data.items():
             yield "set", (key, value, timeout, version)
         return []
 
-    def _delete_many_logic(self, keys: Iterable[Any], version: Any) -> Logic:
+    def _delete_many_logic(self, keys: Iterable[Any], version: Any) -> Logic[None]:
         for key in keys:
             yield "delete", (key, version)
 
-    def _get_or_set_logic(self, key: Any, default: Any, timeout: Timeout, version: Any) -> Logic:
+    def _get_or_set_logic(self, key: Any, default: Any, timeout: Timeout, version: Any) -> Logic[Any]:
         value = yield "get", (key, _MISSING, version)
         if value is _MISSING:
             if callable(default):
@@ -313,11 +358,11 @@ class BaseCache:
             value = yield "get", (key, default, version)
         return value
 
-    def _has_key_logic(self, key: Any, version: Any) -> Logic:
+    def _has_key_logic(self, key: Any, version: Any) -> Logic[bool]:
         value = yield "get", (key, _MISSING, version)
         return value is not _MISSING
 
-    def _incr_logic(self, key: Any, delta: int, version: Any) -> Logic:
+    def _incr_logic(self, key: Any, delta: int, version: Any) -> Logic[Any]:
         value = yield "get", (key, _MISSING, version)
         if value is _MISSING:
             raise ValueError(f"Key '{key}' not found")
@@ -325,7 +370,7 @@ class BaseCache:
         yield "set", (key, new_value, DEFAULT_TIMEOUT, version)
         return new_value
 
-    def _incr_version_logic(self, key: Any, delta: int, version: Any) -> Logic:
+    def _incr_version_logic(self, key: Any, delta: int, version: Any) -> Logic[Any]:
         if version is None:
             version = self._version
         value = yield "get", (key, _MISSING, version)
@@ -337,31 +382,31 @@ class BaseCache:
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         """A dict of the keys found (caller's keys) to their values."""
-        return self._drive(self._get_many_logic(keys, version))
+        return drive(self, self._get_many_logic(keys, version))
 
     def set_many(
         self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
     ) -> list[Any]:
         """Store every item; returns the keys that could not be stored."""
-        return self._drive(self._set_many_logic(data, timeout, version))
+        return drive(self, self._set_many_logic(data, timeout, version))
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         """Remove every key given."""
-        self._drive(self._delete_many_logic(keys, version))
+        drive(self, self._delete_many_logic(keys, version))
 
     def get_or_set(
         self, key: Any, default: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
     ) -> Any:
         """The cached value, or store ``default`` (called if callable) and return it."""
-        return self._drive(self._get_or_set_logic(key, default, timeout, version))
+        return drive(self, self._get_or_set_logic(key, default, timeout, version))
 
     def has_key(self, key: Any, version: Any = None) -> bool:
         """True if ``key`` is stored and not expired (a stored None counts)."""
-        return self._drive(self._has_key_logic(key, version))
+        return drive(self, self._has_key_logic(key, version))
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Add ``delta`` to the stored value and return it; ValueError if missing."""
-        return self._drive(self._incr_logic(key, delta, version))
+        return drive(self, self._incr_logic(key, delta, version))
 
     def decr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Subtract ``delta`` from the stored value and return it; ValueError if missing."""
@@ -369,7 +414,7 @@ class BaseCache:
 
     def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Move the value to version ``version + delta``; returns the new version."""
-        return self._drive(self._incr_version_logic(key, delta, version))
+        return drive(self, self._incr_version_logic(key, delta, version))
 
     def decr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Move the value to version ``version - delta``; returns the new version."""
@@ -382,41 +427,71 @@ class BaseCache:
     # Primitives delegate to their sync method; composites run the shared logic
     # against the async primitives.
 
-    aadd = _delegate("add")
-    aget = _delegate("get")
-    aset = _delegate("set")
-    atouch = _delegate("touch")
-    adelete = _delegate("delete")
-    aclear = _delegate("clear")
-    aclose = _delegate("close")
+    async def _in_sync(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self, name)
+        if self.blocking:
+            return await asyncio.to_thread(method, *args, **kwargs)
+        return method(*args, **kwargs)
+
+    async def aadd(
+        self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> bool:
+        """Async twin of :meth:`add`."""
+        return await self._in_sync("add", key, value, timeout, version)  # type: ignore[no-any-return]
+
+    async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        """Async twin of :meth:`get`."""
+        return await self._in_sync("get", key, default, version)
+
+    async def aset(
+        self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        """Async twin of :meth:`set`."""
+        await self._in_sync("set", key, value, timeout, version)
+
+    async def atouch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        """Async twin of :meth:`touch`."""
+        return await self._in_sync("touch", key, timeout, version)  # type: ignore[no-any-return]
+
+    async def adelete(self, key: Any, version: Any = None) -> bool:
+        """Async twin of :meth:`delete`."""
+        return await self._in_sync("delete", key, version)  # type: ignore[no-any-return]
+
+    async def aclear(self) -> Any:
+        """Async twin of :meth:`clear`."""
+        return await self._in_sync("clear")
+
+    async def aclose(self, **kwargs: Any) -> None:
+        """Async twin of :meth:`close`."""
+        await self._in_sync("close", **kwargs)
 
     async def aget_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
-        return await self._adrive(self._get_many_logic(keys, version))
+        return await adrive(self, self._get_many_logic(keys, version))
 
     async def aset_many(
         self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
     ) -> list[Any]:
-        return await self._adrive(self._set_many_logic(data, timeout, version))
+        return await adrive(self, self._set_many_logic(data, timeout, version))
 
     async def adelete_many(self, keys: Iterable[Any], version: Any = None) -> None:
-        await self._adrive(self._delete_many_logic(keys, version))
+        await adrive(self, self._delete_many_logic(keys, version))
 
     async def aget_or_set(
         self, key: Any, default: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
     ) -> Any:
-        return await self._adrive(self._get_or_set_logic(key, default, timeout, version))
+        return await adrive(self, self._get_or_set_logic(key, default, timeout, version))
 
     async def ahas_key(self, key: Any, version: Any = None) -> bool:
-        return await self._adrive(self._has_key_logic(key, version))
+        return await adrive(self, self._has_key_logic(key, version))
 
     async def aincr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return await self._adrive(self._incr_logic(key, delta, version))
+        return await adrive(self, self._incr_logic(key, delta, version))
 
     async def adecr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         return await self.aincr(key, -delta, version)
 
     async def aincr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        return await self._adrive(self._incr_version_logic(key, delta, version))
+        return await adrive(self, self._incr_version_logic(key, delta, version))
 
     async def adecr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         return await self.aincr_version(key, -delta, version)

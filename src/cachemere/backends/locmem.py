@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from time import time as _now
 from typing import Any
 
 from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
@@ -77,24 +77,22 @@ class LocMemCache(BaseCache):
         if entry is None:
             return None
         expiry = entry[0]
-        if expiry is not None and expiry <= _now():
+        if expiry is not None and expiry <= time.time():
             with self._lock:
                 if self._data.get(key) is entry:
                     del self._data[key]
             return None
         return entry
 
-    # get and set are the hot paths: they look the made key up in the memo and
-    # compute the default expiry inline, saving a method call each.
+    # get and set are the hot paths: set computes the default expiry inline,
+    # saving a method call.
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        memo = self._memo
-        made = memo.get(key) if memo is not None and version is None and type(key) is str else None
-        key = made or self.make_and_validate_key(key, version)
+        key = self.make_and_validate_key(key, version)
         entry = self._data.get(key)
         if entry is None:
             return default
         expiry = entry[0]
-        if expiry is not None and expiry <= _now():
+        if expiry is not None and expiry <= time.time():
             self._live(key)
             return default
         try:
@@ -104,12 +102,10 @@ class LocMemCache(BaseCache):
         return entry[2] if entry[1] == AS_IS else thaw(entry[1], entry[2])
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
-        memo = self._memo
-        made = memo.get(key) if memo is not None and version is None and type(key) is str else None
-        key = made or self.make_and_validate_key(key, version)
+        key = self.make_and_validate_key(key, version)
         if timeout is DEFAULT_TIMEOUT and self._inline_timeout:
             timeout = self.default_timeout
-            expiry = None if timeout is None else _now() + timeout
+            expiry = None if timeout is None else time.time() + timeout
         else:
             expiry = self.get_backend_timeout(timeout)
         entry = (expiry, AS_IS, value) if type(value) in SCALARS else (expiry, *freeze(value))
@@ -128,7 +124,7 @@ class LocMemCache(BaseCache):
         entry = (self.get_backend_timeout(timeout), *freeze(value))
         with self._lock:
             current = self._data.get(key)
-            if current is not None and (current[0] is None or current[0] > _now()):
+            if current is not None and (current[0] is None or current[0] > time.time()):
                 return False
             self._put(key, entry)
             return True
@@ -138,7 +134,7 @@ class LocMemCache(BaseCache):
         expiry = self.get_backend_timeout(timeout)
         with self._lock:
             entry = self._data.get(key)
-            if entry is None or (entry[0] is not None and entry[0] <= _now()):
+            if entry is None or (entry[0] is not None and entry[0] <= time.time()):
                 return False
             self._data[key] = (expiry, entry[1], entry[2])
             return True
@@ -155,7 +151,7 @@ class LocMemCache(BaseCache):
         key = self.make_and_validate_key(key, version)
         with self._lock:
             entry = self._data.get(key)
-            if entry is None or (entry[0] is not None and entry[0] <= _now()):
+            if entry is None or (entry[0] is not None and entry[0] <= time.time()):
                 self._data.pop(key, None)
                 raise ValueError(f"Key '{key}' not found")
             new_value = thaw(entry[1], entry[2]) + delta
@@ -169,10 +165,10 @@ class LocMemCache(BaseCache):
             self._data.clear()
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
-        data, make_key, now = self._data, self.make_and_validate_key, _now()
+        data, now = self._data, time.time()
         found = {}
-        for raw in keys:
-            key = make_key(raw, version)
+        raws = list(keys)
+        for raw, key in zip(raws, self.make_and_validate_keys(raws, version)):
             entry = data.get(key)
             if entry is None:
                 continue

@@ -29,9 +29,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ...conf import settings
 from ...exceptions import ImproperlyConfigured
-from ...signing import SIGNATURE_SIZE, derive_key, secret_bytes, sign, verify
+from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
 from . import spares as filespares
 from . import store as filestore
@@ -170,10 +169,9 @@ class FileBasedCache(BaseCache):
         self._slots: dict[str, Slot] = {}
 
     def _secret(self, options: Mapping[str, Any]) -> bytes:
-        if options.get("SIGNING_KEY") is not None:
-            return secret_bytes(options["SIGNING_KEY"], "OPTIONS['SIGNING_KEY']")
-        if settings.SECRET_KEY is not None:
-            return secret_bytes(settings.SECRET_KEY, "the SECRET_KEY setting")
+        secret = configured_secret(options, self.settings)
+        if secret is not None:
+            return secret
         self._generated_key = True
         return self._state.generated_key()
 

@@ -190,16 +190,9 @@ class BaseMemcachedCache(BaseCache):
         return seconds
 
     def _key_map(self, keys: Iterable[Any], version: Any) -> dict[str, Any]:
-        """Made key -> caller's key, validated; memoized keys skip the method calls."""
-        make = self.make_and_validate_key
-        memo = self._memo
-        if version is not None or memo is None:
-            return {make(key, version): key for key in keys}
-        known = memo.get
-        key_map = {}
-        for key in keys:
-            key_map[(known(key) if type(key) is str else None) or make(key)] = key
-        return key_map
+        """Made key -> caller's key, validated."""
+        keys = list(keys)
+        return dict(zip(self.make_and_validate_keys(keys, version), keys))
 
     # -- primitives -----------------------------------------------------------
 

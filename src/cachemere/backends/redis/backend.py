@@ -549,18 +549,9 @@ class RedisCache(BaseCache):
     async def ahas_key(self, key: Any, version: Any = None) -> bool:
         return await self._arun(ops.has_key(self.make_and_validate_key(key, version)), False)
 
-    def _make_keys(self, keys: Iterable[Any], version: Any) -> list[str]:
-        """``make_and_validate_key`` of each key, reading BaseCache's memo directly."""
-        make_key, memo = self.make_and_validate_key, self._memo
-        if version is not None or memo is None:
-            return [make_key(key, version) for key in keys]
-        remembered = memo.get
-        # A memo hit is exactly what make_and_validate_key would return.
-        return [(remembered(key) or make_key(key)) if type(key) is str else make_key(key) for key in keys]
-
     def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
         originals = list(keys)
-        return ops.get_many(self._make_keys(originals, version), originals, self._loads)
+        return ops.get_many(self.make_and_validate_keys(originals, version), originals, self._loads)
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         return self._run(self._get_many_op(keys, version), {})
@@ -570,7 +561,8 @@ class RedisCache(BaseCache):
 
     def _set_many_op(self, data: Mapping[Any, Any], timeout: Timeout, version: Any) -> ops.Op:
         dumps = self._dumps
-        items = list(zip(self._make_keys(data, version), [dumps(value) for value in data.values()]))
+        made = self.make_and_validate_keys(data, version)
+        items = list(zip(made, [dumps(value) for value in data.values()]))
         return ops.set_many(items, self._expiry(timeout))
 
     def set_many(
@@ -585,7 +577,7 @@ class RedisCache(BaseCache):
         return await self._arun(self._set_many_op(data, timeout, version), list(data))
 
     def _delete_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
-        return ops.delete_many(self._make_keys(keys, version))
+        return ops.delete_many(self.make_and_validate_keys(keys, version))
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         self._run(self._delete_many_op(keys, version), None)
