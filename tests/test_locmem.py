@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
+import os
 import pickle
+import signal
 import sys
 import threading
 import time
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from cachemere import CacheHandler
+from cachemere import CacheHandler, ImproperlyConfigured
 from cachemere.backends import base, locmem
 from cachemere.backends.copying import AS_IS, PICKLED, SHALLOW
 from cachemere.backends.locmem import LocMemCache
@@ -414,14 +418,24 @@ def test_threads_with_culling_raise_nothing(frequent_switches: None) -> None:
     location = f"threads-cull-{next(_locations)}"
     make(location).clear()
 
+    def owned_by(key: str, value: Any) -> bool:
+        """A value read under ``key`` must be one some thread stored under that key."""
+        if key.startswith("k"):
+            writer, i = value
+            return f"k{(writer * 31 + i) % 120}" == key
+        return key.startswith("a") and value % 90 == int(key[1:])
+
     def work(index: int) -> None:
         cache = make(location, MAX_ENTRIES=50, CULL_FREQUENCY=3)
         for i in range(1_500):
             key = f"k{(index * 31 + i) % 120}"
             cache.set(key, [index, i])
-            cache.get(key)
+            value = cache.get(key)
+            assert value is None or owned_by(key, value), (key, value)
             cache.add(f"a{i % 90}", i, timeout=0 if i % 5 == 0 else None)
-            cache.get_many([key, f"a{i % 90}", "nothing"])
+            found = cache.get_many([key, f"a{i % 90}", "nothing"])
+            assert "nothing" not in found
+            assert all(owned_by(k, v) for k, v in found.items()), found
             cache.has_key(f"a{i % 90}")
             cache.touch(key, 100)
             if i % 3 == 0:
@@ -433,3 +447,87 @@ def test_threads_with_culling_raise_nothing(frequent_switches: None) -> None:
 
     assert hammer(8, work) == []
     assert len(make(location)._data) <= 50
+
+
+# -- fork, time zones, options ------------------------------------------------
+
+
+def test_forked_child_does_not_deadlock_on_a_lock_a_parent_thread_held() -> None:
+    cache = make(f"fork-{next(_locations)}")
+    cache.set("before", 1)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_store_lock() -> None:
+        with cache._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_store_lock)
+    holder.start()
+    try:
+        assert held.wait(10)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: without the at-fork reset, set() blocks forever
+            try:
+                signal.alarm(5)
+                cache.set("child", 2)
+                os.write(write_fd, b"ok" if cache.get("child") == 2 and cache.get("before") == 1 else b"bad")
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            answer = pipe.read()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert answer == b"ok", f"child exit status {status}"
+    assert cache.get("child") is None  # the child's write stayed in the child
+
+
+class MutableZone(datetime.tzinfo):
+    def __init__(self, hours: int) -> None:
+        self.hours = hours
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:
+        return MutableZone, (self.hours,)
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(hours=self.hours)
+
+    def dst(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(0)
+
+
+@pytest.mark.parametrize("make_value", [
+    lambda zone: datetime.datetime(2026, 1, 2, 3, 4, tzinfo=zone),
+    lambda zone: datetime.time(3, 4, tzinfo=zone),
+    lambda zone: (datetime.datetime(2026, 1, 2, tzinfo=zone), 1),
+])  # fmt: skip
+def test_values_with_a_mutable_tzinfo_do_not_share_it(make_value: Any) -> None:
+    cache = make()
+    zone = MutableZone(2)
+    value = make_value(zone)
+    cache.set("when", value)
+    zone.hours = 5  # the caller changes its own zone object afterwards
+    stored = cache.get("when")
+    stored_zone = stored[0].tzinfo if isinstance(stored, tuple) else stored.tzinfo
+    assert stored_zone is not zone
+    assert stored_zone.hours == 2
+
+
+def test_values_with_immutable_zones_are_kept_as_they_are() -> None:
+    cache = make()
+    for zone in (None, datetime.UTC, zoneinfo.ZoneInfo("UTC")):
+        value = datetime.datetime(2026, 1, 2, tzinfo=zone)
+        cache.set("when", value)
+        assert cache.get("when") is value
+
+
+def test_misspelt_option_is_rejected_naming_it() -> None:
+    entry = {"BACKEND": "cachemere.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIE": 5}}
+    handler = CacheHandler({"x": entry})
+    expected = r"CACHES\['x'\].*'MAX_ENTRIE'.*did you mean 'MAX_ENTRIES'"
+    with pytest.raises(ImproperlyConfigured, match=expected):
+        handler["x"]

@@ -60,6 +60,7 @@ __all__ = [
     "drive",
     "get_key_func",
     "memcache_key_warnings",
+    "reject_unknown_options",
 ]
 
 
@@ -137,6 +138,19 @@ def _int_option(value: Any, name: str) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
+def reject_unknown_options(options: Mapping[str, Any], known: Iterable[str]) -> None:
+    """Raise ImproperlyConfigured for the first ``OPTIONS`` key not in ``known`` (a typo, usually)."""
+    from ..conf import suggest
+
+    known = frozenset(known)
+    for name in options:
+        if name not in known:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ImproperlyConfigured(
+                f"unknown OPTIONS key {name!r}{suggest(str(name), known)}; this backend takes: {allowed}"
+            )
+
+
 def _delegate(name: str) -> Callable[..., Any]:
     """Build the async twin of sync method ``name``, showing ``BaseCache``'s signature for it."""
 
@@ -175,6 +189,11 @@ class BaseCache:
 
     _missing_key: ClassVar[object] = _MISSING
 
+    #: The ``OPTIONS`` this backend's own code reads (MAX_ENTRIES and
+    #: CULL_FREQUENCY are read here).  BaseCache rejects any other key when a
+    #: backend sets this; None (the default) leaves checking to the backend.
+    known_options: ClassVar[frozenset[str] | None] = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "memoize_keys" not in vars(cls) and (
@@ -198,6 +217,8 @@ class BaseCache:
             timeout = _int_option(timeout, "TIMEOUT")
         self.default_timeout: int | None = timeout
         options = params.get("OPTIONS") or {}
+        if self.known_options is not None:
+            reject_unknown_options(options, self.known_options)
         self._max_entries = _int_option(
             params.get("max_entries", options.get("MAX_ENTRIES", 300)), "MAX_ENTRIES"
         )

@@ -14,6 +14,7 @@ import decimal
 import fractions
 import pickle
 import uuid
+import zoneinfo
 from typing import Any
 
 AS_IS = 0
@@ -24,8 +25,13 @@ PICKLED = 2
 SCALARS = frozenset({
     str, bytes, int, float, bool, complex, type(None),
     decimal.Decimal, fractions.Fraction, uuid.UUID,
-    datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+    datetime.date, datetime.timedelta,
 })  # fmt: skip
+#: Types with a ``tzinfo`` that are immutable only when their tzinfo is.
+_ZONED = frozenset({datetime.datetime, datetime.time})
+#: tzinfo types known to be immutable.  Any other tzinfo (a user's subclass,
+#: say) may carry state the caller can change, so its values are pickled.
+_FIXED_ZONES = frozenset({type(None), datetime.timezone, zoneinfo.ZoneInfo})
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
@@ -33,6 +39,8 @@ def _immutable(value: Any) -> bool:
     kind = type(value)
     if kind in SCALARS:
         return True
+    if kind in _ZONED:
+        return type(value.tzinfo) in _FIXED_ZONES
     if kind is tuple or kind is frozenset:
         return _all_immutable(value)
     return False

@@ -12,6 +12,9 @@ class DummyCache(BaseCache):
     """Implements the whole API, validates keys, and keeps nothing."""
 
     blocking = False
+    # The culling options are accepted (and ignored) so that switching a
+    # configured cache to the dummy one needs no other change.
+    known_options = frozenset({"MAX_ENTRIES", "CULL_FREQUENCY"})
 
     def __init__(self, location: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)

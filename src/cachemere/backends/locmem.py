@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,20 @@ _stores: dict[str, _Store] = {}
 _stores_lock = threading.Lock()
 
 
+def _release_inherited_locks() -> None:
+    # A forked child has only the thread that forked: a lock some other parent
+    # thread held at that moment would never be released, and the child's
+    # next write would hang.  No thread of the child holds any of these locks
+    # (the forking thread never forks while holding one), so releasing them is
+    # safe; every entry is replaced whole, so the data itself is consistent.
+    for lock in (_stores_lock, *(store.lock for store in _stores.values())):
+        if lock.locked():
+            lock.release()
+
+
+os.register_at_fork(after_in_child=_release_inherited_locks)
+
+
 def _store_for(name: str) -> _Store:
     with _stores_lock:
         store = _stores.get(name)
@@ -46,6 +61,7 @@ class LocMemCache(BaseCache):
     """
 
     blocking = False
+    known_options = frozenset({"MAX_ENTRIES", "CULL_FREQUENCY"})
 
     def __init__(self, name: str, params: Mapping[str, Any]) -> None:
         super().__init__(params)
