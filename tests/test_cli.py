@@ -303,3 +303,67 @@ def test_subprocess_check_failing(tmp_path: Path) -> None:
     assert "error: OSError: disk on fire" in table["flaky"]
     assert table["default"].endswith(" ok")
     assert "flaky" in done.stderr
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in (ENVIRONMENT_VARIABLE, "PYTHONPATH")}
+
+
+def _cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("cachemere")
+    assert script.exists(), "the cachemere console script is installed with the package"
+    return [str(script)]
+
+
+def test_settings_package_in_the_current_directory_needs_no_pythonpath(tmp_path: Path) -> None:
+    package = tmp_path / "mysite_cli"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "settings.py").write_text(
+        f'CACHES = {{"default": {{"BACKEND": "{LOCMEM}"}}, "from-mysite": {{"BACKEND": "{DUMMY}"}}}}\n'
+    )
+    done = subprocess.run(
+        [*_cli_command(), "--settings", "mysite_cli.settings", "check"],
+        env=_clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(rows(done.stdout)) == {"default", "from-mysite"}
+
+
+def test_a_bad_settings_option_is_named_as_the_option(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*_cli_command(), "--settings", "no_such_site.settings", "check"],
+        env=_clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--settings 'no_such_site.settings' cannot be imported" in done.stderr
+    assert ENVIRONMENT_VARIABLE not in done.stderr
+
+
+def test_python_dash_m_cachemere(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cachemere", "check"],
+        env=_clean_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert rows(done.stdout)["default"].endswith(" ok")
+
+
+@pytest.mark.parametrize(("backend", "kind"), [(LOCMEM, "local-memory"), (DUMMY, "dummy")])
+def test_operations_on_a_per_process_cache_say_so(
+    backend: str, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cachemere.configure(CACHES={"default": {"BACKEND": backend}})
+    assert main(["set", "k", "v"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"is a {kind} cache, which lives and dies with one process" in err
+
+
+def test_operations_on_a_shared_cache_add_no_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backend = "cachemere.backends.filebased.FileBasedCache"
+    cachemere.configure(CACHES={"default": {"BACKEND": backend, "LOCATION": str(tmp_path)}})
+    assert main(["set", "k", "v"]) == 0
+    assert main(["get", "k"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "v\n"
+    assert err == ""

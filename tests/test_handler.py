@@ -235,3 +235,23 @@ def test_async_methods_through_the_proxy(two_caches: None) -> None:
         return await cache.aget("k")
 
     assert asyncio.run(scenario()) == [1, 2]
+
+
+def test_explicit_handler_takes_its_own_non_cache_settings() -> None:
+    cachemere.configure(CACHES={"default": {"BACKEND": LOCMEM}}, SECRET_KEY="global")
+    handler = CacheHandler({"x": {"BACKEND": LOCMEM}}, SECRET_KEY="own", DATABASES={"default": {}})
+    backend = handler["x"]
+    assert backend.settings.SECRET_KEY == "own"
+    assert backend.settings.DATABASES == {"default": {}}
+    assert backend.settings.DATABASE_ROUTERS == []  # a setting not given has its default, not the global
+    assert caches["default"].settings.SECRET_KEY == "global"  # the global handler's backends read the globals
+    bare = CacheHandler({"x": {"BACKEND": LOCMEM}})["x"]
+    assert bare.settings.SECRET_KEY is None
+
+
+def test_explicit_handler_rejects_unknown_settings() -> None:
+    expected = r"CacheHandler\(\): unknown setting 'SECRET_KY'.*'SECRET_KEY'"
+    with pytest.raises(ImproperlyConfigured, match=expected):
+        CacheHandler({"x": {"BACKEND": LOCMEM}}, SECRET_KY="s")
+    with pytest.raises(TypeError, match="only together with CACHES"):
+        CacheHandler(SECRET_KEY="s")

@@ -14,6 +14,7 @@ from cachemere import ImproperlyConfigured, InvalidCacheBackendError, caches
 from cachemere.backends.dummy import DummyCache
 from cachemere.backends.locmem import LocMemCache
 from cachemere.conf import ENVIRONMENT_VARIABLE, settings
+from cachemere.exceptions import SettingsWarning
 
 LOCMEM = "cachemere.backends.locmem.LocMemCache"
 
@@ -285,3 +286,21 @@ def test_bad_option_values_name_alias_and_value(params: dict[str, object], fragm
 def test_explicit_handler_validates_at_once() -> None:
     with pytest.raises(ImproperlyConfigured, match=r"CACHES\['x'\] has an unknown key 'TIMEOUTS'"):
         cachemere.CacheHandler({"x": {"BACKEND": LOCMEM, "TIMEOUTS": 1}})
+
+
+@pytest.mark.parametrize("typo", ["CACHE", "CACHESS", "SECRET_KY", "USE_I18M", "CAHCES"])
+def test_a_settings_module_name_one_edit_from_ours_warns(settings_module: Path, typo: str) -> None:
+    source = f'{typo} = {{}}\nINSTALLED_APPS = ["x"]\n'
+    name = write_module(settings_module, f"cm_typo_{typo.lower()}", source)
+    os.environ[ENVIRONMENT_VARIABLE] = name
+    with pytest.warns(SettingsWarning, match=rf"{name!r} defines {typo!r}.*did you mean") as record:
+        assert settings.CACHES["default"]["BACKEND"] == LOCMEM
+    assert len(record) == 1  # INSTALLED_APPS (not ours, not a near miss) is ignored quietly
+
+
+def test_a_settings_module_with_only_known_names_does_not_warn(settings_module: Path) -> None:
+    name = write_module(settings_module, "cm_clean_settings", 'SECRET_KEY = "s"\nDEBUG = True\n')
+    os.environ[ENVIRONMENT_VARIABLE] = name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert settings.SECRET_KEY == "s"

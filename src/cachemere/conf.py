@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import Any
 
-from .exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured, SettingsWarning
 
 ENVIRONMENT_VARIABLE = "CACHEMERE_SETTINGS_MODULE"
 DEFAULT_CACHE_ALIAS = "default"
@@ -118,14 +119,38 @@ class Settings:
         raise AttributeError(f"no setting named {name!r}{suggest(name, DEFAULTS)}")
 
 
-def _from_module(module_name: str) -> dict[str, Any]:
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when ``a`` becomes ``b`` by one insertion, deletion, substitution or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :])
+
+
+def _from_module(module_name: str, origin: str) -> dict[str, Any]:
     try:
         module = import_module(module_name)
     except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"{ENVIRONMENT_VARIABLE}={module_name!r} cannot be imported: {exc}"
-        ) from exc
-    return {name: getattr(module, name) for name in dir(module) if name.isupper()}
+        raise ImproperlyConfigured(f"{origin}{module_name!r} cannot be imported: {exc}") from exc
+    values = {name: getattr(module, name) for name in dir(module) if name.isupper()}
+    # Other upper-case names (a Django project's own settings, say) are not
+    # ours and are ignored, but one that is a typo of ours would silently do
+    # nothing: say so.
+    for name in values:
+        if name not in DEFAULTS:
+            near = next((known for known in DEFAULTS if _one_edit_apart(name, known)), None)
+            if near is not None:
+                warnings.warn(
+                    f"settings module {module_name!r} defines {name!r}, which cachemere does not "
+                    f"read: did you mean {near!r}?",
+                    SettingsWarning,
+                    stacklevel=2,
+                )
+    return values
 
 
 class LazySettings:
@@ -140,8 +165,17 @@ class LazySettings:
         with self._lock:
             if self._wrapped is None:
                 module_name = os.environ.get(ENVIRONMENT_VARIABLE)
-                self._wrapped = Settings(_from_module(module_name) if module_name else {})
+                values = _from_module(module_name, ENVIRONMENT_VARIABLE + "=") if module_name else {}
+                self._wrapped = Settings(values)
             return self._wrapped
+
+    def load_module(self, module_name: str, origin: str) -> None:
+        """Replace the settings with ``module_name``'s; errors start with ``origin`` (``"--settings "``)."""
+        new = Settings(_from_module(module_name, origin))
+        with self._lock:
+            self._wrapped = new
+        for listener in self._listeners:
+            listener()
 
     def __getattr__(self, name: str) -> Any:
         wrapped = self._wrapped or self._load()

@@ -17,3 +17,7 @@ class CacheKeyWarning(RuntimeWarning):
 
 class InvalidCacheKey(ValueError):
     """Raised instead of :class:`CacheKeyWarning` by backends that cannot store the key."""
+
+
+class SettingsWarning(UserWarning):
+    """A setting that looks like a typo of one cachemere reads, and so does nothing."""

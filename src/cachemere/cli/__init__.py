@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -29,14 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # As with Django's manage.py, the current directory is importable, so
+    # ``--settings mysite.settings`` works from the directory holding mysite/.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if args.settings:
-        import os
+        from ..conf import ENVIRONMENT_VARIABLE, settings
+        from ..exceptions import ImproperlyConfigured
 
-        os.environ["CACHEMERE_SETTINGS_MODULE"] = args.settings
-        from ..conf import settings
-
-        settings.reset()
-    return args.run(args)
+        os.environ[ENVIRONMENT_VARIABLE] = args.settings  # for anything this process starts
+        try:
+            settings.load_module(args.settings, "--settings ")
+        except ImproperlyConfigured as exc:
+            print(f"cachemere: bad settings: {exc}", file=sys.stderr)
+            return 2
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":

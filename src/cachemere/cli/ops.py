@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 from ..backends.base import DEFAULT_TIMEOUT
+from ..backends.dummy import DummyCache
+from ..backends.locmem import LocMemCache
 from ..exceptions import ImproperlyConfigured
 from ..handler import caches
 
@@ -83,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
         cache = caches[args.cache]
     except ImproperlyConfigured as exc:  # includes an unknown alias
         return _error(f"{op}: {exc}", 2)
+    if isinstance(cache, LocMemCache | DummyCache):
+        kind = "local-memory" if isinstance(cache, LocMemCache) else "dummy"
+        print(
+            f"cachemere {op}: note: cache {args.cache!r} is a {kind} cache, which lives and dies "
+            "with one process: this command saw an empty cache, and what it stores is gone when it exits.",
+            file=sys.stderr,
+        )
     try:
         return _perform(cache, args)
     except Exception as exc:
