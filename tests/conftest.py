@@ -18,3 +18,18 @@ def fresh_settings() -> Iterator[None]:
     if saved is not None:
         os.environ[ENVIRONMENT_VARIABLE] = saved
     settings.reset()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under the README's test command (CACHEMERE_FORBID_SKIPS=1) a skipped test fails the run.
+
+    A skip there means a feature went untested because something was missing.
+    """
+    if os.environ.get("CACHEMERE_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        if reporter is not None:
+            reporter.write_line(f"{len(skipped)} tests were skipped: the test command allows none", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -59,7 +59,7 @@ class CacheHandler:
                 f"Could not find backend {backend!r} for cache {alias!r}: {exc}"
             ) from exc
         try:
-            return backend_cls(location, params)
+            backend_instance: BaseCache = backend_cls(location, params)
         except InvalidCacheBackendError:
             raise
         except ImproperlyConfigured as exc:
@@ -67,9 +67,10 @@ class CacheHandler:
         except Exception as exc:
             exc.add_note(f"while creating cache {alias!r} ({backend})")
             raise
+        return backend_instance
 
     def __getitem__(self, alias: str) -> BaseCache:
-        connections = self._local.__dict__
+        connections: dict[str, BaseCache] = self._local.__dict__
         try:
             return connections[alias]
         except KeyError:
@@ -131,7 +132,7 @@ class CacheProxy:
         return key in self._handler[self._alias]
 
     def __eq__(self, other: object) -> bool:
-        return self._handler[self._alias] == other
+        return bool(self._handler[self._alias] == other)
 
     __hash__ = None  # type: ignore[assignment]
 

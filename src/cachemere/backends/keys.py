@@ -27,7 +27,8 @@ def get_key_func(key_func: KeyFunc | str | None) -> KeyFunc:
         return default_key_func
     if callable(key_func):
         return key_func
-    return import_string(key_func)
+    resolved: KeyFunc = import_string(key_func)
+    return resolved
 
 
 def memcache_key_warnings(key: str) -> Iterator[str]:

@@ -33,7 +33,7 @@ class Result:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "check",
         help="check that every configured cache works",
         description=(

@@ -35,7 +35,7 @@ def _timeout(text: str) -> float | None:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(
+        parser: argparse.ArgumentParser = subparsers.add_parser(
             name, help=help, description=f"{help[0].upper()}{help[1:]}.  {LOCMEM_NOTE}", epilog=EXIT_NOTE
         )
         parser.add_argument(
