@@ -33,13 +33,12 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from random import choice
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 try:
     import redis
     import redis.asyncio as aredis
-    from redis import _parsers
     from redis.exceptions import (
         AuthenticationError,
         AuthorizationError,
@@ -52,22 +51,20 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         f"cachemere's RedisCache needs redis-py: pip install 'cachemere[redis]' ({exc})"
     ) from exc
-try:
-    from redis.maint_notifications import MaintNotificationsConfig
-except ImportError:  # pragma: no cover - redis-py before 7
-    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
 
 from ...exceptions import ImproperlyConfigured
 from ...utils import import_string
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
 from ..keys import default_key_func
-from . import ops
+from . import compat, ops
 
 __all__ = ["RedisCache", "RedisSerializer"]
 
 RedisSerializer = ops.RedisSerializer
 
 logger = logging.getLogger("cachemere.backends.redis")
+
+T = TypeVar("T")
 
 #: The OPTIONS switch that turns an unreachable server into misses and no-ops.
 IGNORE_EXCEPTIONS = "IGNORE_EXCEPTIONS"
@@ -80,22 +77,7 @@ _MISCONFIGURED = (AuthenticationError, AuthorizationError)
 _SCHEMES = ("redis", "rediss", "unix")
 _SEPARATORS = re.compile(r"[;,]")
 
-# Names that older redis-py versions (and Django's docs) use for classes that
-# redis-py 5+ moved to redis._parsers under new names.
-_RENAMED_CLASSES = {
-    "redis.connection.PythonParser": "redis._parsers._RESP2Parser",
-    "redis.connection.HiredisParser": "redis._parsers._HiredisParser",
-    "redis.asyncio.connection.PythonParser": "redis._parsers._AsyncRESP2Parser",
-    "redis.asyncio.connection.HiredisParser": "redis._parsers._AsyncHiredisParser",
-}
-# Each sync class and its asyncio counterpart.
-_ASYNC_TWINS: dict[Any, Any] = {
-    _parsers._RESP2Parser: _parsers._AsyncRESP2Parser,
-    _parsers._RESP3Parser: _parsers._AsyncRESP3Parser,
-    _parsers._HiredisParser: _parsers._AsyncHiredisParser,
-    redis.ConnectionPool: aredis.ConnectionPool,
-    redis.BlockingConnectionPool: aredis.BlockingConnectionPool,
-}
+_ASYNC_TWINS = compat.ASYNC_TWINS
 _SYNC_TWINS = {async_cls: sync_cls for sync_cls, async_cls in _ASYNC_TWINS.items()}
 
 
@@ -138,7 +120,7 @@ def _resolve_class(value: Any, option: str) -> Any:
     try:
         return import_string(value)
     except ImportError as exc:
-        renamed = _RENAMED_CLASSES.get(value)
+        renamed = compat.RENAMED_CLASSES.get(value)
         if renamed is not None:
             return import_string(renamed)
         raise ImproperlyConfigured(f"OPTIONS[{option!r}] = {value!r} cannot be imported: {exc}") from exc
@@ -195,14 +177,14 @@ class RedisConfig:
             self.sync_kwargs["parser_class"], self.async_kwargs["parser_class"] = self._pair(
                 parser_class, "parser_class", None, None
             )
-        if MaintNotificationsConfig is not None and "maint_notifications_config" not in options:
+        if compat.MaintNotificationsConfig is not None and "maint_notifications_config" not in options:
             # redis-py 8 turns maintenance notifications on ("auto") with RESP3,
             # which also skips the pool's check that a connection it hands out is
             # still open: an asyncio connection left stale by a server restart
             # would fail its next command.  They matter only for managed clusters
             # that announce failovers; OPTIONS can switch them back on.
-            self.sync_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
-            self.async_kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+            self.sync_kwargs["maint_notifications_config"] = compat.MaintNotificationsConfig(enabled=False)
+            self.async_kwargs["maint_notifications_config"] = compat.MaintNotificationsConfig(enabled=False)
         # "retry" applies to connecting (commands are never retried); asyncio
         # connections await it, so they need redis.asyncio.retry.Retry.
         if isinstance(options.get("retry"), Retry):
@@ -258,7 +240,7 @@ def _init_parameters(cls: type) -> set[str] | None:
         if klass is object:
             return None
         try:
-            parameters = inspect.signature(klass.__init__).parameters.values()
+            parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
         except (TypeError, ValueError):
             return None
         accepted.update(param.name for param in parameters)
@@ -338,10 +320,10 @@ def _call(pool: redis.ConnectionPool, command: tuple[Any, ...]) -> Any:
     """
     connection = pool.get_connection()
     try:
-        connection.send_command(*command)
+        connection.send_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         return connection.read_response()
     except _OUTAGE:
-        connection.disconnect()
+        connection.disconnect()  # type: ignore[no-untyped-call]  # untyped in redis-py
         raise
     finally:
         pool.release(connection)
@@ -349,7 +331,7 @@ def _call(pool: redis.ConnectionPool, command: tuple[Any, ...]) -> Any:
 
 async def _acall(pool: aredis.ConnectionPool, command: tuple[Any, ...]) -> Any:
     """:func:`_call` on an asyncio pool."""
-    connection = await pool.get_connection()
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]  # untyped in redis-py
     try:
         await connection.send_command(*command)
         return await connection.read_response()
@@ -407,7 +389,9 @@ class RedisCache(BaseCache):
         """Seconds until expiry (None: never); 0 means "do not keep"."""
         if timeout is DEFAULT_TIMEOUT:
             timeout = self.default_timeout
-        return None if timeout is None else max(0, timeout)  # type: ignore[type-var]
+        if timeout is None:
+            return None
+        return max(0.0, float(timeout))  # type: ignore[arg-type]  # DEFAULT_TIMEOUT was replaced above
 
     def _expiry(self, timeout: Timeout) -> int | None:
         # Milliseconds, so that fractional timeouts are honoured (Django truncates
@@ -418,7 +402,7 @@ class RedisCache(BaseCache):
 
     # -- drivers ---------------------------------------------------------------
 
-    def _run(self, op: ops.Op, fallback: Any) -> Any:
+    def _run(self, op: ops.CommandLogic[T], fallback: T | _NotFound) -> T:
         """Drive ``op`` on the sync pools; ``fallback`` answers an ignored outage."""
         leader, replicas = self._leader_pool, self._replica_pools
         try:
@@ -431,7 +415,7 @@ class RedisCache(BaseCache):
                 elif kind == ops.TRANSACTION:
                     pipe = self._leader.pipeline()
                     for command in payload:
-                        pipe.execute_command(*command)
+                        pipe.execute_command(*command)  # type: ignore[no-untyped-call]  # untyped in redis-py
                     reply = pipe.execute()
                 else:
                     script, keys, args = payload
@@ -441,13 +425,13 @@ class RedisCache(BaseCache):
                         reply = _call(leader, ("EVAL", script.source, len(keys), *keys, *args))
                 kind, payload = op.send(reply)
         except StopIteration as stop:
-            return stop.value
+            return stop.value  # type: ignore[no-any-return]
         except _OUTAGE as exc:
             if not self._ignoring(exc):
                 raise
         return _fallback(fallback)
 
-    async def _arun(self, op: ops.Op, fallback: Any) -> Any:
+    async def _arun(self, op: ops.CommandLogic[T], fallback: T | _NotFound) -> T:
         """Drive ``op`` on this event loop's async pools."""
         try:
             loop_clients = await _clients_of(asyncio.get_running_loop())
@@ -474,7 +458,7 @@ class RedisCache(BaseCache):
                         reply = await _acall(leader, ("EVAL", script.source, len(keys), *keys, *args))
                 kind, payload = op.send(reply)
         except StopIteration as stop:
-            return stop.value
+            return stop.value  # type: ignore[no-any-return]
         except _OUTAGE as exc:
             if not self._ignoring(exc):
                 raise
@@ -504,7 +488,7 @@ class RedisCache(BaseCache):
             ops.get(self.make_and_validate_key(key, version), default, self._loads), default
         )
 
-    def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.Op:
+    def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[None]:
         key = self.make_and_validate_key(key, version)
         return ops.set(key, self._dumps(value), self._expiry(timeout))
 
@@ -516,7 +500,7 @@ class RedisCache(BaseCache):
     ) -> None:
         await self._arun(self._set_op(key, value, timeout, version), None)
 
-    def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.Op:
+    def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[bool]:
         key = self.make_and_validate_key(key, version)
         return ops.add(key, self._dumps(value), self._expiry(timeout))
 
@@ -528,7 +512,7 @@ class RedisCache(BaseCache):
     ) -> bool:
         return await self._arun(self._add_op(key, value, timeout, version), False)
 
-    def _touch_op(self, key: Any, timeout: Timeout, version: Any) -> ops.Op:
+    def _touch_op(self, key: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[bool]:
         return ops.touch(self.make_and_validate_key(key, version), self._expiry(timeout))
 
     def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
@@ -549,7 +533,7 @@ class RedisCache(BaseCache):
     async def ahas_key(self, key: Any, version: Any = None) -> bool:
         return await self._arun(ops.has_key(self.make_and_validate_key(key, version)), False)
 
-    def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
+    def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.CommandLogic[dict[Any, Any]]:
         originals = list(keys)
         return ops.get_many(self.make_and_validate_keys(originals, version), originals, self._loads)
 
@@ -559,7 +543,9 @@ class RedisCache(BaseCache):
     async def aget_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         return await self._arun(self._get_many_op(keys, version), {})
 
-    def _set_many_op(self, data: Mapping[Any, Any], timeout: Timeout, version: Any) -> ops.Op:
+    def _set_many_op(
+        self, data: Mapping[Any, Any], timeout: Timeout, version: Any
+    ) -> ops.CommandLogic[list[Any]]:
         dumps = self._dumps
         made = self.make_and_validate_keys(data, version)
         items = list(zip(made, [dumps(value) for value in data.values()]))
@@ -576,7 +562,7 @@ class RedisCache(BaseCache):
     ) -> list[Any]:
         return await self._arun(self._set_many_op(data, timeout, version), list(data))
 
-    def _delete_many_op(self, keys: Iterable[Any], version: Any) -> ops.Op:
+    def _delete_many_op(self, keys: Iterable[Any], version: Any) -> ops.CommandLogic[None]:
         return ops.delete_many(self.make_and_validate_keys(keys, version))
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
@@ -593,7 +579,7 @@ class RedisCache(BaseCache):
         made = self.make_and_validate_key(key, version)
         return await self._arun(ops.incr(made, delta, key), _NotFound(key))
 
-    def _move_op(self, key: Any, delta: int, version: Any) -> tuple[ops.Op, Any]:
+    def _move_op(self, key: Any, delta: int, version: Any) -> tuple[ops.CommandLogic[None], Any]:
         if version is None:
             version = self.version
         new_version = version + delta
@@ -642,7 +628,7 @@ class _NotFound:
         self.key = key
 
 
-def _fallback(fallback: Any) -> Any:
-    if type(fallback) is _NotFound:
+def _fallback(fallback: T | _NotFound) -> T:
+    if isinstance(fallback, _NotFound):
         raise ValueError(f"Key '{fallback.key}' not found")
     return fallback

@@ -1,12 +1,12 @@
 """The redis cache's operations, written once as generators of redis commands.
 
 Each operation receives made keys (and serialized values, and expiry in
-milliseconds) and *yields* the steps it needs; a driver sends back each step's
+milliseconds) and *yields* the commands it needs; a driver sends back each command's
 reply.  :class:`~cachemere.backends.redis.RedisCache` runs the same generator
 against a ``redis.Redis`` (sync) or a ``redis.asyncio.Redis`` (async), so the
 logic exists once for both.  This module does not import redis.
 
-A step is ``(kind, payload)``:
+A command is ``(kind, payload)``:
 
 * ``READ``: ``payload`` is a command (tuple of arguments) for a replica;
 * ``WRITE``: a command for the leader;
@@ -23,15 +23,20 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 READ: Final = 0
 WRITE: Final = 1
 TRANSACTION: Final = 2
 SCRIPT: Final = 3
 
-Step = tuple[int, Any]
-Op = Generator[Step, Any, Any]
+T = TypeVar("T")
+
+#: One redis command for a driver: ``(kind, payload)`` (see the module docstring).
+Command = tuple[int, Any]
+#: An operation answering a ``T``: yields commands, is sent each command's reply.
+#: (Distinct from :data:`cachemere.backends.base.Step`/``Logic``, which yield cache calls.)
+CommandLogic = Generator[Command, Any, T]
 Loads = Callable[[bytes], Any]
 
 
@@ -92,12 +97,12 @@ class RedisSerializer:
             return _unpickle(data)
 
 
-def get(key: str, default: Any, loads: Loads) -> Op:
+def get(key: str, default: Any, loads: Loads) -> CommandLogic[Any]:
     raw = yield READ, ("GET", key)
     return default if raw is None else loads(raw)
 
 
-def set(key: str, value: Any, expiry: int | None) -> Op:
+def set(key: str, value: Any, expiry: int | None) -> CommandLogic[None]:
     if expiry is None:
         yield WRITE, ("SET", key, value)
     elif expiry > 0:
@@ -106,7 +111,7 @@ def set(key: str, value: Any, expiry: int | None) -> Op:
         yield WRITE, ("DEL", key)
 
 
-def add(key: str, value: Any, expiry: int | None) -> Op:
+def add(key: str, value: Any, expiry: int | None) -> CommandLogic[bool]:
     if expiry is None:
         stored = yield WRITE, ("SET", key, value, "NX")
     elif expiry > 0:
@@ -117,7 +122,7 @@ def add(key: str, value: Any, expiry: int | None) -> Op:
     return bool(stored)
 
 
-def touch(key: str, expiry: int | None) -> Op:
+def touch(key: str, expiry: int | None) -> CommandLogic[bool]:
     if expiry is None:
         # PERSIST alone answers 0 for a key that exists without a TTL.
         _, exists = yield TRANSACTION, (("PERSIST", key), ("EXISTS", key))
@@ -127,22 +132,22 @@ def touch(key: str, expiry: int | None) -> Op:
     return bool((yield WRITE, ("DEL", key)))
 
 
-def delete(key: str) -> Op:
+def delete(key: str) -> CommandLogic[bool]:
     return bool((yield WRITE, ("DEL", key)))
 
 
-def has_key(key: str) -> Op:
+def has_key(key: str) -> CommandLogic[bool]:
     return bool((yield READ, ("EXISTS", key)))
 
 
-def get_many(made: Sequence[str], originals: Sequence[Any], loads: Loads) -> Op:
+def get_many(made: Sequence[str], originals: Sequence[Any], loads: Loads) -> CommandLogic[dict[Any, Any]]:
     if not made:
         return {}
     values = yield READ, ("MGET", *made)
     return {original: loads(raw) for original, raw in zip(originals, values) if raw is not None}
 
 
-def set_many(items: Sequence[tuple[str, Any]], expiry: int | None) -> Op:
+def set_many(items: Sequence[tuple[str, Any]], expiry: int | None) -> CommandLogic[list[Any]]:
     if not items:
         return []
     if expiry is None:
@@ -154,12 +159,12 @@ def set_many(items: Sequence[tuple[str, Any]], expiry: int | None) -> Op:
     return []
 
 
-def delete_many(made: Sequence[str]) -> Op:
+def delete_many(made: Sequence[str]) -> CommandLogic[None]:
     if made:
         yield WRITE, ("DEL", *made)
 
 
-def incr(key: str, delta: int, original: Any) -> Op:
+def incr(key: str, delta: int, original: Any) -> CommandLogic[Any]:
     result = yield SCRIPT, (INCR_EXISTING, (key,), (delta,))
     if result is None:
         raise ValueError(f"Key '{original}' not found")
@@ -169,13 +174,13 @@ def incr(key: str, delta: int, original: Any) -> Op:
     return result
 
 
-def move(old: str, new: str, original: Any) -> Op:
+def move(old: str, new: str, original: Any) -> CommandLogic[None]:
     moved = yield SCRIPT, (MOVE_EXISTING, (old, new), ())
     if not moved:
         raise ValueError(f"Key '{original}' not found")
 
 
-def clear(pattern: str | None, batch: int = 1000) -> Op:
+def clear(pattern: str | None, batch: int = 1000) -> CommandLogic[bool]:
     """FLUSHDB when ``pattern`` is None, else delete the keys matching it, batch by batch."""
     if pattern is None:
         return bool((yield WRITE, ("FLUSHDB",)))
