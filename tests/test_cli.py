@@ -367,3 +367,27 @@ def test_operations_on_a_shared_cache_add_no_note(tmp_path: Path, capsys: pytest
     out, err = capsys.readouterr()
     assert out == "v\n"
     assert err == ""
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "redis://:s3cret-pw@127.0.0.1:1/0",
+        "redis://alice:s3cret-pw@127.0.0.1:1",
+        "redis://127.0.0.1:1/0?password=s3cret-pw",
+        "unix://:s3cret-pw@/tmp/no-such-redis.sock",
+        "unix:///tmp/no-such-redis.sock?db=0&password=s3cret-pw",
+        ["redis://127.0.0.1:1", "redis://:s3cret-pw@127.0.0.1:2"],
+    ],
+)
+def test_check_never_prints_a_password(location: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    cachemere.configure(
+        CACHES={
+            "default": {"BACKEND": LOCMEM},
+            "shared": {"BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": location},
+        }
+    )
+    assert main(["check"]) == 1  # nothing listens there: the row says why, without the password
+    out, err = capsys.readouterr()
+    assert "s3cret-pw" not in out + err
+    assert "***" in rows(out)["shared"]

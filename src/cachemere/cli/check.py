@@ -12,6 +12,7 @@ from typing import Any
 from ..backends.dummy import DummyCache
 from ..exceptions import ImproperlyConfigured
 from ..handler import caches
+from ..redaction import mask_location, redact
 
 PROBE_TIMEOUT = 60
 
@@ -51,10 +52,7 @@ def _describe(entry: dict[str, Any]) -> tuple[str, str]:
     backend = entry.get("BACKEND")
     if isinstance(backend, type):
         backend = f"{backend.__module__}.{backend.__qualname__}"
-    location = entry.get("LOCATION", "")
-    if isinstance(location, list | tuple):
-        location = ",".join(map(str, location))
-    return str(backend), str(location)
+    return str(backend), mask_location(entry.get("LOCATION", ""))
 
 
 def check_alias(alias: str) -> Result:
@@ -77,7 +75,8 @@ def check_alias(alias: str) -> Result:
         elif expected is None:
             result.note = " (stores nothing)"
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        # A backend's error may quote its location: never print a password.
+        result.error = redact(f"{type(exc).__name__}: {exc}", caches.settings[alias].get("LOCATION"))
     return result
 
 
