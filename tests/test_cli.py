@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -241,7 +242,8 @@ def test_settings_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     (tmp_path / "cli_option_settings.py").write_text(
         f'CACHES = {{"default": {{"BACKEND": "{LOCMEM}"}}, "via-option": {{"BACKEND": "{DUMMY}"}}}}\n'
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])  # not syspath_prepend: see test_settings
+    importlib.invalidate_caches()
     assert main(["--settings", "cli_option_settings", "check", "--cache", "via-option"]) == 0
     assert "via-option" in cachemere.caches
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,10 @@ pytestmark = pytest.mark.usefixtures("fresh_settings")
 @pytest.fixture
 def settings_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on sys.path to write settings modules into."""
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # Not monkeypatch.syspath_prepend: it warns (PytestRemovedIn10Warning) when a
+    # legacy namespace package happens to be installed.
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    importlib.invalidate_caches()
     yield tmp_path
 
 
