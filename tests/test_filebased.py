@@ -26,6 +26,7 @@ from cachemere.backends.filebased import store as filestore
 from cachemere.backends.filebased.backend import HEADER, MAGIC, FileBasedCache
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
+from cachemere.signing import SIGNATURE_SIZE, derive_key, sign
 
 BACKEND = "cachemere.backends.filebased.FileBasedCache"
 
@@ -137,13 +138,24 @@ class TestLocation:
         assert "Permission denied" in message
 
     def test_unknown_and_bad_options(self, directory: Path) -> None:
-        with pytest.raises(ImproperlyConfigured, match="unknown OPTIONS 'MAX_ENTRYS'"):
+        with pytest.raises(ImproperlyConfigured, match="unknown OPTIONS key 'MAX_ENTRYS'"):
             make(directory, MAX_ENTRYS=3)
         with pytest.raises(ImproperlyConfigured, match=r"OPTIONS\['FSYNC'\] must be True or False"):
             make(directory, FSYNC="yes")
         for bad in ("", b"", 42):
             with pytest.raises(ImproperlyConfigured, match="SIGNING_KEY"):
                 make(directory, SIGNING_KEY=bad)
+
+    def test_misspelt_option_is_named_with_a_suggestion(self, directory: Path) -> None:
+        handler = CacheHandler(
+            {"files": {"BACKEND": BACKEND, "LOCATION": directory, "OPTIONS": {"MAX_ENTRIE": 5}}}
+        )
+        with pytest.raises(ImproperlyConfigured) as info:
+            handler["files"]
+        message = str(info.value)
+        assert message.startswith("CACHES['files']: ")
+        assert "'MAX_ENTRIE' (did you mean 'MAX_ENTRIES'?)" in message
+        assert not directory.exists()  # refused before anything was created
 
     def test_django_backend_path_is_mapped(self, directory: Path) -> None:
         django_path = "django.core.cache.backends.filebased.FileBasedCache"
@@ -252,6 +264,23 @@ class TestSigning:
         assert not (directory / ".cachemere" / "key").exists()  # nothing generated
         settings.reset()
         assert make(directory).get("by-option") is None  # generated key now: a different one
+
+    def test_handler_secret_key_signs(self, directory: Path) -> None:
+        def handler(secret: str) -> Any:
+            return CacheHandler({"default": {"BACKEND": BACKEND, "LOCATION": directory}}, SECRET_KEY=secret)
+
+        cachemere.configure(SECRET_KEY="the global one")  # must not be the one used
+        handler("k")["default"].set("key", "value")
+        data = key_file(directory, "key").read_bytes()
+        raw = b":1:key"
+        signed = struct.pack("<I", len(raw)) + raw + data[:-SIGNATURE_SIZE]
+        assert data[-SIGNATURE_SIZE:] == sign(derive_key(b"k", "filebased"), signed)
+        assert handler("other")["default"].get("key") is None  # another key: a miss (and removed)
+        handler("k")["default"].set("key", "value")
+        assert make(directory).get("key") is None  # the global SECRET_KEY cannot read it either
+        handler("k")["default"].set("key", "value")
+        assert handler("k")["default"].get("key") == "value"
+        assert not (directory / ".cachemere" / "key").exists()  # nothing generated
 
     def test_secret_key_setting_must_not_be_empty(self, directory: Path) -> None:
         cachemere.configure(SECRET_KEY="")

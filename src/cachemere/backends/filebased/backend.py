@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ...conf import suggest
 from ...exceptions import ImproperlyConfigured
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
@@ -61,7 +62,8 @@ def expiry_of(header: bytes) -> float | None:
     """The expiry in a file's header; None when it is not one of our headers."""
     if len(header) < HEADER.size or not header.startswith(MAGIC):
         return None
-    return _EXPIRY.unpack_from(header, 5)[0]
+    expiry: float = _EXPIRY.unpack_from(header, 5)[0]
+    return expiry
 
 
 def _dumps(value: Any) -> tuple[int, bytes]:
@@ -144,12 +146,12 @@ class FileBasedCache(BaseCache):
     def __init__(self, location: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         options = params.get("OPTIONS") or {}
-        unknown = sorted(set(options) - OPTIONS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"unknown OPTIONS {', '.join(map(repr, unknown))} for FileBasedCache; "
-                f"allowed: {', '.join(sorted(OPTIONS))}"
-            )
+        for name in options:
+            if name not in OPTIONS:
+                raise ImproperlyConfigured(
+                    f"unknown OPTIONS key {name!r}{suggest(str(name), OPTIONS)} for FileBasedCache; "
+                    f"allowed: {', '.join(sorted(OPTIONS))}"
+                )
         fsync = options.get("FSYNC", False)
         if not isinstance(fsync, bool):
             raise ImproperlyConfigured(f"OPTIONS['FSYNC'] must be True or False, got {fsync!r}")
@@ -202,7 +204,7 @@ class FileBasedCache(BaseCache):
             return False
         view = memoryview(record)
         signed = key_part + view[:-SIGNATURE_SIZE]
-        if verify(self._key, signed, view[-SIGNATURE_SIZE:]):
+        if verify(self._key, signed, record[-SIGNATURE_SIZE:]):
             return True
         if self._generated_key and self._state.key_changed():
             # The directory was wiped and another process made a new key: adopt it.
@@ -222,7 +224,7 @@ class FileBasedCache(BaseCache):
         with self._state.locks[slot[2]] as handles:
             return self._read_locked(slot, handles)
 
-    def _read_locked(self, slot: Slot, handles: filestore._Handles) -> bytes | None:
+    def _read_locked(self, slot: Slot, handles: filestore.Handles) -> bytes | None:
         """:meth:`_read` for a caller holding the slot's stripe lock."""
         record = _read_file(slot[0])
         if record is None:
@@ -232,7 +234,7 @@ class FileBasedCache(BaseCache):
         self._drop(slot, handles)
         return None
 
-    def _drop(self, slot: Slot, handles: filestore._Handles) -> bool:
+    def _drop(self, slot: Slot, handles: filestore.Handles) -> bool:
         """Remove the slot's file (stripe lock held); False if there was none."""
         if self._retire(slot[0], slot[1]):
             handles.slots[slot[2]] -= 1
@@ -288,7 +290,7 @@ class FileBasedCache(BaseCache):
         return filestore.write_temp(slot[1], chunks, self._fsync)
 
     def _put(
-        self, temp: str, slot: Slot, handles: filestore._Handles, record: tuple[int, float | None, Any]
+        self, temp: str, slot: Slot, handles: filestore.Handles, record: tuple[int, float | None, Any]
     ) -> None:
         """Rename ``temp`` over the slot's file (stripe lock held), keeping the old file as a spare.
 
@@ -301,7 +303,7 @@ class FileBasedCache(BaseCache):
         except _TempVanished:
             self._rename_over(self._write_temp(slot, *record, spares=False), slot, handles)
 
-    def _rename_over(self, temp: str, slot: Slot, handles: filestore._Handles) -> None:
+    def _rename_over(self, temp: str, slot: Slot, handles: filestore.Handles) -> None:
         path, spares = slot[0], self._state.spares
         spare = None
         try:

@@ -19,6 +19,10 @@ from __future__ import annotations
 import atexit
 import os
 from collections import deque
+
+# The rest period is measured on the monotonic clock, this module's only one:
+# it is not an expiry, so it must not move when a test patches time.time()
+# (the clock every expiry in backend.py is computed and compared with).
 from time import monotonic
 
 #: Spares kept per process and directory from overwrites and deletes.

@@ -199,7 +199,7 @@ def read_small(path: str, limit: int = 4096) -> tuple[bytes, os.stat_result]:
 # -- the state one directory's users share in this process --------------------
 
 
-class _Handles:
+class Handles:
     """This process's open metadata files for one directory: the count mapping and lock files."""
 
     def __init__(self, meta: str) -> None:
@@ -258,9 +258,9 @@ class StripeLock:
         self._index = index
         self._thread_lock = threading.Lock()
         self._fd = -1
-        self._handles: _Handles | None = None
+        self._handles: Handles | None = None
 
-    def __enter__(self) -> _Handles:
+    def __enter__(self) -> Handles:
         self._thread_lock.acquire()
         try:
             handles = self._state.handles()
@@ -309,7 +309,7 @@ class DirState:
         self.directory = directory
         self.meta = f"{directory}/{META}"
         self._guard = threading.Lock()
-        self._handles: _Handles | None = None
+        self._handles: Handles | None = None
         self.locks = [StripeLock(self, i) for i in range(STRIPES)]
         self._cull_lock = threading.Lock()
         self._key: tuple[tuple[int, int], bytes] | None = None
@@ -319,7 +319,7 @@ class DirState:
 
     # -- metadata files ----------------------------------------------------
 
-    def handles(self) -> _Handles:
+    def handles(self) -> Handles:
         handles = self._handles
         if handles is None:
             with self._guard:
@@ -328,13 +328,13 @@ class DirState:
                     handles = self._handles = self._open_handles()
         return handles
 
-    def _open_handles(self) -> _Handles:
+    def _open_handles(self) -> Handles:
         make_dirs(self.meta)
         path = f"{self.meta}/count"
         if not os.path.exists(path):
             # Counts are derived data: start from what is on disk (nothing, for a new cache).
             create_once(path, _COUNTS.pack(*scan(self.directory, None).counts))
-        return _Handles(self.meta)
+        return Handles(self.meta)
 
     def revalidate(self) -> bool:
         """Drop the metadata files if the directory was removed meanwhile; True if it was."""
