@@ -1,5 +1,8 @@
 """Conformance: every async twin behaves as its sync method."""
 
+# The tests assert that methods typed "-> None" really answer None.
+# mypy: disable-error-code="func-returns-value"
+
 from __future__ import annotations
 
 import asyncio
@@ -78,7 +81,11 @@ class AsyncTests(CacheFixture):
             await cache.aset("zero", "v", 0)
             assert await cache.aget("zero") is None
             assert await cache.aadd("forever", "v", None) is True
-            await cache.aclose()
+            assert await cache.aget("forever") == "v"
+            assert await cache.aclose() is None
+            assert await cache.aget("k") == "made"
+            await cache.aset("after", "aclose")
+            assert await cache.aget_many(["forever", "after"]) == {"forever": "v", "after": "aclose"}
 
         run(scenario)
 
@@ -90,3 +97,52 @@ class AsyncTests(CacheFixture):
             assert await cache.aget_many(["answer"], version=2) == {"answer": 42}
 
         run(scenario)
+
+    def test_async_expiry(self, cache: BaseCache) -> None:
+        t = self.short_timeout
+
+        async def stored() -> None:
+            await cache.aset("set", "value", t)
+            assert await cache.aadd("add", "value", t) is True
+            assert await cache.aset_many({"many": "value"}, t) == []
+            await cache.aset("touched", "value", t)
+            assert await cache.atouch("touched", None) is True
+            assert await cache.aget_or_set("got", "value", t) == "value"
+
+        async def after() -> None:
+            assert await cache.aget_many(["set", "add", "many", "got"]) == {}
+            assert await cache.aget("touched") == "value"
+            assert await cache.ahas_key("set") is False
+            assert await cache.atouch("set") is False
+            assert await cache.aadd("add", "new") is True
+            assert await cache.aget("add") == "new"
+
+        asyncio.run(stored())
+        self.sleep_past(t)
+        asyncio.run(after())
+
+    def test_async_errors_inside_composites(self, cache: BaseCache) -> None:
+        class Refused(Exception):
+            pass
+
+        def refuse() -> Any:
+            raise Refused("no value")
+
+        async def scenario() -> None:
+            with pytest.raises(ValueError, match="not found"):
+                await cache.aincr("missing")
+            with pytest.raises(ValueError, match="not found"):
+                await cache.adecr("missing", 3)
+            with pytest.raises(ValueError, match="not found"):
+                await cache.adecr_version("missing", version=2)
+            with pytest.raises(Refused):
+                await cache.aget_or_set("computed", refuse)
+            assert await cache.ahas_key("computed") is False
+            await cache.aset("null", None)
+            with pytest.raises(TypeError):
+                await cache.aincr("null")
+            assert await cache.aget("null", "default") is None
+            assert await cache.aget_or_set("computed", lambda: "made") == "made"
+
+        run(scenario)
+        assert cache.get("missing", "absent") == "absent"  # a failed incr creates nothing
