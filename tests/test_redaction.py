@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cachemere.redaction import mask_location, mask_text, secrets_of
+from cachemere.redaction import WITHHELD, mask_location, mask_text, redact, secrets_of
 
 PW = "Pa55-w0rd"
 
@@ -73,3 +73,13 @@ def test_urls_inside_a_message_are_masked() -> None:
 def test_secrets_of_finds_raw_and_decoded_passwords() -> None:
     assert secrets_of(f"redis://u:p%40ss@h;redis://h?PASSWORD={PW}") == [PW, "p%40ss", "p@ss"]
     assert secrets_of(["redis://h:1", "unix:///s"]) == []
+
+
+def test_redact_masks_bare_passwords_and_withholds_quoted_pieces() -> None:
+    url = f"redis://:{PW}@h:1/0?password=other-secret"
+    assert redact(f"{PW!r} is wrong in {url}", url) == "'***' is wrong in redis://:***@h:1/0?password=***"
+    assert redact(f"no other-secret or {PW}, please", url) == "no *** or ***, please"
+    harmless = "Invalid value for 'db' in connection URL."
+    assert redact(harmless, url) == harmless
+    # A parser that cut 'pa/ss' at its '/' quotes only 'pa'.
+    assert redact("Port could not be cast to integer value as 'pa'", "redis://:pa/ss@h") == WITHHELD

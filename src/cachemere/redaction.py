@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
 
-__all__ = ["MASK", "mask_location", "mask_text", "secrets_of"]
+__all__ = ["MASK", "WITHHELD", "mask_location", "mask_text", "redact", "secrets_of"]
 
 MASK = "***"
 
@@ -112,3 +112,25 @@ def secrets_of(location: Any) -> list[str]:
             for value in values:
                 found.update({value, unquote_plus(value)})
     return sorted((value for value in found if value), key=len, reverse=True)
+
+
+#: What :func:`redact` answers for a message that still quotes part of a password.
+WITHHELD = "(message withheld: it quotes part of a password)"
+# Where a URL parser may cut a password that holds these characters unencoded.
+_DELIMITERS = re.compile(r"[/?#@:;,&=]")
+
+
+def redact(text: str, location: Any) -> str:
+    """``text`` (a library's error message, say) with every password of ``location`` masked.
+
+    Masks the URLs in ``text`` and any bare occurrence of a password that
+    ``location`` carries, as a parser may quote one without its URL.  A parser
+    that cut a password at an unencoded delimiter may quote just a piece of it:
+    if a piece of two characters or more is left, the whole text is withheld.
+    """
+    text = mask_text(text)
+    secrets = secrets_of(location)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    pieces = {piece for secret in secrets for piece in _DELIMITERS.split(secret) if len(piece) >= 2}
+    return WITHHELD if any(piece in text for piece in pieces) else text

@@ -34,7 +34,6 @@ import weakref
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from random import choice
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 try:
     import redis
@@ -53,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ...exceptions import ImproperlyConfigured
+from ...redaction import mask_location, redact
 from ...utils import import_string
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
 from ..keys import default_key_func
@@ -81,17 +81,6 @@ _ASYNC_TWINS = compat.ASYNC_TWINS
 _SYNC_TWINS = {async_cls: sync_cls for sync_cls, async_cls in _ASYNC_TWINS.items()}
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    if "://" not in url:  # not a URL (a fragment of a password split at ';'?)
-        return f"***@{url.rpartition('@')[2]}" if "@" in url else url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***@"
-    return urlunsplit(parts._replace(netloc=userinfo + parts.netloc.rpartition("@")[2]))
-
-
 def split_location(location: Any) -> list[str]:
     """The server URLs of a LOCATION: one URL, a list, or a ``;``/``,``-separated string."""
     if isinstance(location, str):
@@ -99,17 +88,21 @@ def split_location(location: Any) -> list[str]:
     elif isinstance(location, (list, tuple)):
         servers = [str(part).strip() for part in location]
     else:
-        raise ImproperlyConfigured(f"LOCATION must be a redis URL or a list of them, got {location!r}")
+        raise ImproperlyConfigured(
+            f"LOCATION must be a redis URL or a list of them, got {mask_location(location)!r}"
+        )
     servers = [server for server in servers if server]
     if not servers:
         raise ImproperlyConfigured("LOCATION must name at least one redis server")
-    for server in servers:
+    for number, server in enumerate(servers, 1):
         scheme = server.partition("://")[0] if "://" in server else ""
         if scheme not in _SCHEMES:
+            # The entry itself is not shown: it may be the tail of a password
+            # that an unencoded ';' or ',' cut in two.
             raise ImproperlyConfigured(
-                f"LOCATION entry {mask_url(server)!r} is not a redis URL: it must start "
-                "with redis://, rediss:// or unix:// (a ';' or ',' inside a password "
-                "must be percent-encoded)"
+                f"LOCATION {mask_location(location)!r}: entry {number} of {len(servers)} is not "
+                "a redis URL: each must start with redis://, rediss:// or unix:// (a ';' or ',' "
+                "inside a password must be percent-encoded)"
             )
     return servers
 
@@ -227,7 +220,7 @@ class RedisConfig:
                 )
 
     def describe(self) -> str:
-        leader, *replicas = (mask_url(server) for server in self.servers)
+        leader, *replicas = (mask_location(server) for server in self.servers)
         return f"leader {leader}" + (f", replicas {', '.join(replicas)}" if replicas else "")
 
 
@@ -263,12 +256,18 @@ def sync_client(url: str, config: RedisConfig) -> redis.Redis:
         with _sync_lock:
             client = _sync_clients.get(key)
             if client is None:
+                problem: str | None = None
                 try:
                     pool = config.pool_class.from_url(url, **config.sync_kwargs)
                 except (TypeError, ValueError) as exc:
+                    problem = redact(str(exc), url)
+                if problem is not None:
+                    # Raised outside the except block: the original error, which
+                    # may quote the password, is neither the cause nor the context.
                     raise ImproperlyConfigured(
-                        f"redis server {mask_url(url)!r} with OPTIONS {sorted(config.options)}: {exc}"
-                    ) from exc
+                        f"redis server {mask_location(url)!r} with OPTIONS {sorted(config.options)}: "
+                        f"{problem}"
+                    )
                 config.check_pool(pool)
                 client = _sync_clients[key] = redis.Redis(connection_pool=pool)
     return client
@@ -380,6 +379,9 @@ class RedisCache(BaseCache):
         self._replica_pools = tuple(sync_client(url, config).connection_pool for url in config.servers[1:])
         self._topology_key = (tuple(config.servers), config.key)
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._config.describe()}>"
+
     @property
     def servers(self) -> list[str]:
         """The server URLs, leader first."""
@@ -467,7 +469,11 @@ class RedisCache(BaseCache):
     def _ignoring(self, exc: Exception) -> bool:
         """Log and ignore ``exc`` when IGNORE_EXCEPTIONS allows; else explain it."""
         if self._ignore and not isinstance(exc, _MISCONFIGURED):
-            logger.error("RedisCache (%s) failed, ignored: %s", self._config.describe(), exc)
+            logger.error(
+                "RedisCache (%s) failed, ignored: %s",
+                self._config.describe(),
+                redact(str(exc), self._config.servers),
+            )
             return True
         if isinstance(exc, _MISCONFIGURED):
             exc.add_note(f"cachemere RedisCache ({self._config.describe()}): check the credentials")
