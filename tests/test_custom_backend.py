@@ -94,9 +94,22 @@ class TestDictCacheConformance(CacheConformance):
 
     backend = f"{__name__}.DictCache"
     location = "dict-conformance"
-    short_timeout = 0.3
-    #: The generic incr re-sets the value with the default timeout, as Django's base does.
-    incr_keeps_ttl = False
+    #: One dict per LOCATION, so a second instance sees the first one's entries.
+    instances_share_store = True
+
+
+class PerInstanceCache(DictCache):
+    """A backend whose store belongs to the instance: the flags' defaults fit it as they are."""
+
+    def __init__(self, location: str, params: Mapping[str, Any]) -> None:
+        super().__init__(location, params)
+        self._data = {}
+
+
+class TestPerInstanceCacheConformance(CacheConformance):
+    """Only ``backend`` set: every default flag describes plain BaseCache behaviour."""
+
+    backend = PerInstanceCache
 
 
 # -- construction ------------------------------------------------------------------
@@ -125,21 +138,26 @@ def test_custom_backend_receives_location_and_params_as_builtins_do() -> None:
         "KEY_PREFIX": "app",
         "VERSION": 7,
         "KEY_FUNCTION": "cachemere.testing.fixtures.custom_key_func",
-        "OPTIONS": {"MAX_ENTRIES": 5, "CULL_FREQUENCY": 2, "extra": "for the backend"},
+        "OPTIONS": {"MAX_ENTRIES": 5, "CULL_FREQUENCY": 2},
     }
+    # OPTIONS the backend's own code reads reach it untouched (built-ins refuse unknown ones).
+    custom_entry = {**entry, "OPTIONS": {**entry["OPTIONS"], "extra": "for the backend"}}  # type: ignore[dict-item]
     handler = CacheHandler(
         {
-            "custom": {"BACKEND": f"{__name__}.RecordingCache", **entry},
+            "custom": {"BACKEND": f"{__name__}.RecordingCache", **custom_entry},
             "builtin": {"BACKEND": f"{__name__}.RecordingLocMem", **entry},
         }
     )
     custom, builtin = handler["custom"], handler["builtin"]
-    assert RecordingCache.received[-1] == RecordingLocMem.received[-1]
     location, params = RecordingCache.received[-1]
-    assert location == "custom-params"
-    params = dict(params)
-    assert params.pop("SETTINGS").CACHES is handler.settings
-    assert params == {k: v for k, v in entry.items() if k != "LOCATION"}
+    assert (location, params["OPTIONS"]) == ("custom-params", custom_entry["OPTIONS"])
+    assert RecordingLocMem.received[-1][0] == location
+    for received in (RecordingCache.received[-1][1], RecordingLocMem.received[-1][1]):
+        params = dict(received)
+        assert params.pop("SETTINGS").CACHES is handler.settings
+        params.pop("OPTIONS")
+        assert params == {k: v for k, v in entry.items() if k not in ("LOCATION", "OPTIONS")}
+    assert RecordingLocMem.received[-1][1]["OPTIONS"] == entry["OPTIONS"]
     for cache in (custom, builtin):
         assert cache.default_timeout == 42
         assert cache.key_prefix == "app"

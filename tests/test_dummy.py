@@ -12,6 +12,7 @@ import pytest
 from cachemere import CacheHandler, CacheKeyWarning
 from cachemere.backends.base import API_METHODS, BaseCache
 from cachemere.backends.dummy import DummyCache
+from cachemere.testing import KeyValidationTests
 
 
 @pytest.fixture
@@ -154,8 +155,7 @@ def test_dummy_is_not_blocking() -> None:
 
 
 def test_same_answers_as_django() -> None:
-    """Differential check against Django's own DummyCache (installed by the [bench] extra)."""
-    pytest.importorskip("django")
+    """Differential check against Django's own DummyCache (installed with the dev extra)."""
     from django.core.cache.backends.dummy import DummyCache as DjangoDummy
 
     ours = DummyCache("", {})
@@ -171,3 +171,9 @@ def test_same_answers_as_django() -> None:
         for key in ("k", "key with spaces"):
             swapped = tuple(key if a == "k" else a for a in args)
             assert observe(ours, name, swapped, kwargs) == observe(theirs, name, swapped, kwargs), name
+
+
+class TestDummyKeyConformance(KeyValidationTests):
+    """The conformance tests that need no storage: made keys, their validation, KEY_FUNCTION calls."""
+
+    backend = "cachemere.backends.dummy.DummyCache"
