@@ -19,9 +19,10 @@ import pytest
 from cachemere.backends.db import DatabaseCache, MissingCacheTable
 from cachemere.backends.db.engines import SQLITE_PRAGMAS, engine_for, validate_databases
 from cachemere.backends.db.schema import FOREVER
+from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured, InvalidCacheKey
+from helpers.db import Database, databases, kinds, make_cache, make_table, sql_trace, unique_name
 from servers.postgres import postgres_server
-from test_db_helpers import Database, databases, kinds, make_cache, make_table, sql_trace, unique_name
 
 __all__ = ["postgres_server"]
 
@@ -279,7 +280,7 @@ def test_lost_connections_are_replaced(pg_database: Database) -> None:
 
 def test_sqlite_connections_get_cache_pragmas(sqlite_db: Database) -> None:
     make_cache(new_table()).set("k", 1)
-    with engine_for("default").connect() as conn:
+    with engine_for("default", settings).connect() as conn:
         raw = conn.connection.dbapi_connection
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert raw.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -296,8 +297,8 @@ def test_one_engine_per_database_shared_by_every_thread(sqlite_db: Database) -> 
     for thread in threads:
         thread.join()
     assert len({id(cache) for cache in found}) == 3
-    assert len({id(cache._writer().engine) for cache in found}) == 1
-    assert len({id(cache._writer()) for cache in found}) == 1
+    assert len({id(cache._writer()[0].engine) for cache in found}) == 1
+    assert len({id(cache._writer()[0]) for cache in found}) == 1
 
 
 def test_no_databases_means_a_sqlite_file_in_the_working_directory(
@@ -309,7 +310,7 @@ def test_no_databases_means_a_sqlite_file_in_the_working_directory(
         cache = make_cache("cache")
         cache.set("k", "v")
         assert cache.get("k") == "v"
-        assert str(engine_for("default").url) == "sqlite:///cache.sqlite3"
+        assert str(engine_for("default", settings).url) == "sqlite:///cache.sqlite3"
     assert (tmp_path / "cache.sqlite3").exists()
 
 
@@ -335,7 +336,7 @@ def test_databases_setting_errors_name_the_database_and_key(databases_setting: A
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("dbs", "message"),
     [
         ({"default": {"URL": "not a url"}}, r"DATABASES\['default'\]\['URL'\] is not a database URL"),
         (
@@ -345,8 +346,8 @@ def test_databases_setting_errors_name_the_database_and_key(databases_setting: A
         ({"other": {"URL": "sqlite:///x.db"}}, "the database 'default' is not in DATABASES"),
     ],
 )
-def test_bad_database_settings_fail_when_the_cache_is_made(settings: dict[str, Any], message: str) -> None:
-    with databases(settings), pytest.raises(ImproperlyConfigured, match=message):
+def test_bad_database_settings_fail_when_the_cache_is_made(dbs: dict[str, Any], message: str) -> None:
+    with databases(dbs), pytest.raises(ImproperlyConfigured, match=message):
         make_cache("cache")
 
 

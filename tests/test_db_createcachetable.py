@@ -13,8 +13,8 @@ import cachemere
 from cachemere.cli import main
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
+from helpers.db import DB_BACKEND, TEST_SECRET, Database, databases, make_cache
 from servers.postgres import postgres_server
-from test_db_helpers import DB_BACKEND, Database, databases, make_cache
 
 __all__ = ["postgres_server"]
 
@@ -36,7 +36,7 @@ def indexes(db: Database, table: str) -> set[str]:
 
 
 def configure(dbs: dict[str, Any], caches: dict[str, Any], routers: list[Any] | None = None) -> None:
-    cachemere.configure(DATABASES=dbs, CACHES=caches, DATABASE_ROUTERS=routers or [])
+    cachemere.configure(DATABASES=dbs, CACHES=caches, DATABASE_ROUTERS=routers or [], SECRET_KEY=TEST_SECRET)
 
 
 def db_cache(table: str) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def test_router_allow_migrate_decides_where(db: Database, capsys: pytest.Capture
     configure(
         {"cache_primary": primary.config(), "cache_replica": replica.config()},
         {"default": db_cache("routed")},
-        routers=["test_db_routers.CacheRouter"],
+        routers=["helpers.routers.CacheRouter"],
     )
     assert main(["createcachetable"]) == 0
     assert capsys.readouterr().out == "Cache table 'routed' created in database 'cache_primary'.\n"

@@ -17,35 +17,14 @@ import pytest
 from cachemere.backends.db.routing import RouterChain
 from cachemere.backends.db.schema import cache_entry_model
 from cachemere.backends.db.table import cache_table
+from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
+from helpers.db import Database, databases, make_cache, make_table
 from servers.postgres import postgres_server
-from test_db_helpers import Database, databases, make_cache, make_table
 
 __all__ = ["postgres_server"]
 
 TABLE = "routed cache"
-
-
-class CacheRouter:
-    """Django's documented example, word for word."""
-
-    def db_for_read(self, model, **hints):  # type: ignore[no-untyped-def]
-        "All cache read operations go to the replica"
-        if model._meta.app_label == "django_cache":
-            return "cache_replica"
-        return None
-
-    def db_for_write(self, model, **hints):  # type: ignore[no-untyped-def]
-        "All cache write operations go to primary"
-        if model._meta.app_label == "django_cache":
-            return "cache_primary"
-        return None
-
-    def allow_migrate(self, db, app_label, model_name=None, **hints):  # type: ignore[no-untyped-def]
-        "Only install the cache model on primary"
-        if app_label == "django_cache":
-            return db == "cache_primary"
-        return None
 
 
 class Abstains:
@@ -98,7 +77,7 @@ def test_cache_entry_model_looks_like_django_s() -> None:
 
 def test_the_first_router_with_an_answer_wins() -> None:
     model = cache_entry_model("t")
-    chain = RouterChain([Empty, Abstains(), "test_db_routers.CacheRouter", ToOther])
+    chain = RouterChain([Empty, Abstains(), "helpers.routers.CacheRouter", ToOther])
     assert chain.db_for_read(model) == "cache_replica"
     assert chain.db_for_write(model) == "cache_primary"
     assert chain.allow_migrate("cache_primary", model) is True
@@ -122,7 +101,7 @@ def test_bad_routers_are_clear_errors() -> None:
     with pytest.raises(ImproperlyConfigured, match=r"DATABASE_ROUTERS\[0\] .* cannot be instantiated"):
         RouterChain([NeedsArguments])
     with (
-        databases({}, routers="test_db_routers.CacheRouter"),
+        databases({}, routers="helpers.routers.CacheRouter"),
         pytest.raises(  # type: ignore[arg-type]
             ImproperlyConfigured, match="DATABASE_ROUTERS must be a list"
         ),
@@ -151,13 +130,13 @@ def primary_and_replica(
             Database.postgres(server, "cache_primary"),
             Database.postgres(server, "cache_replica"),
         )
-    settings = {"cache_primary": primary.config(), "cache_replica": replica.config()}
-    with databases(settings, routers=["test_db_routers.CacheRouter"]):
+    dbs = {"cache_primary": primary.config(), "cache_replica": replica.config()}
+    with databases(dbs, routers=["helpers.routers.CacheRouter"]):
         make_table("cache_primary", TABLE)
         make_table("cache_replica", TABLE)  # refused by allow_migrate...
         assert not _has_table(replica)
         # ...so the replica's copy is made as replication would have made it.
-        target = cache_table("cache_replica", TABLE)
+        target = cache_table("cache_replica", TABLE, settings)
         target.table.create(target.engine)
         yield primary, replica
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..conf import settings
 from ..exceptions import ImproperlyConfigured
 from ..handler import CacheHandler
 from ..utils import resolve
 
+if TYPE_CHECKING:
+    from ..conf import SettingsSource
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "createcachetable",
         help="create the tables of the database caches",
         description=(
@@ -40,7 +43,9 @@ def database_cache_tables() -> list[tuple[str, str]]:
     """``(alias, table)`` of every database cache in ``CACHES``, in settings order."""
     from ..backends.db import DatabaseCache
 
-    handler = CacheHandler(settings.CACHES)
+    # The global handler: an explicit CacheHandler(CACHES) would build the
+    # caches with its own (default) DATABASES and SECRET_KEY, not the settings'.
+    handler = CacheHandler()
     found = []
     for alias, entry in settings.CACHES.items():
         try:
@@ -64,10 +69,18 @@ def _create_sql(table: Any) -> list[Any]:
     ]
 
 
-def create_table(db: str, name: str, dry_run: bool = False, out: TextIO | None = None) -> str:
+def create_table(
+    db: str,
+    name: str,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    source: SettingsSource | None = None,
+) -> str:
     """Create cache table ``name`` in database ``db`` unless the routers forbid it.
 
-    Returns what happened: ``"skipped"`` (routers), ``"exists"``, ``"printed"`` or ``"created"``.
+    ``source`` holds ``DATABASES`` and ``DATABASE_ROUTERS`` (default: the
+    global settings).  Returns what happened: ``"skipped"`` (routers),
+    ``"exists"``, ``"printed"`` or ``"created"``.
     """
     from sqlalchemy import inspect
 
@@ -76,9 +89,10 @@ def create_table(db: str, name: str, dry_run: bool = False, out: TextIO | None =
     from ..backends.db.table import cache_table
 
     out = out or sys.stdout
-    if not router_chain().allow_migrate(db, cache_entry_model(name)):
+    source = source or settings
+    if not router_chain(source).allow_migrate(db, cache_entry_model(name)):
         return "skipped"
-    target = cache_table(db, name)
+    target = cache_table(db, name, source)
     engine = target.engine
     if inspect(engine).has_table(name):
         print(f"Cache table {name!r} already exists in database {db!r}.", file=out)
@@ -107,10 +121,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         tables = database_cache_tables()
         if args.database is not None:
-            database_settings(args.database)  # an unknown name is an error
+            database_settings(args.database, settings)  # an unknown name is an error
             names = [args.database]
         else:
-            names = list(databases())
+            names = list(databases(settings))
     except ImproperlyConfigured as exc:
         print(f"cachemere createcachetable: {exc}", file=sys.stderr)
         return 2

@@ -13,11 +13,13 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ...conf import settings, suggest
+from ...conf import suggest
 from ...exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from ...conf import SettingsSource
 
 DEFAULT_DB_ALIAS = "default"
 #: The embedded default: a SQLite file in the working directory.
@@ -37,9 +39,13 @@ SQLITE_PRAGMAS = (
 # The drivers we ship for: a bare "postgresql://" means psycopg 3 here, not psycopg2.
 _DRIVER_ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
+# Keyed by the resolved URL and engine options, never by the DATABASES name:
+# two handlers may both call different databases "default".
 _engines: dict[tuple[str, str], Engine] = {}
 _engines_lock = threading.Lock()
-_validated: tuple[Any, dict[str, dict[str, Any]]] | None = None
+# id(raw DATABASES value) -> (that value, kept alive so the id stays its own; validated form).
+_validated: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+_VALIDATED_KEPT = 16
 
 
 def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
@@ -69,21 +75,22 @@ def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
-def databases() -> dict[str, dict[str, Any]]:
-    """The validated ``DATABASES`` setting (the embedded default when empty)."""
-    global _validated
-    raw = settings.DATABASES
-    cached = _validated
+def databases(source: SettingsSource) -> dict[str, dict[str, Any]]:
+    """The validated ``DATABASES`` setting of ``source`` (the embedded default when empty)."""
+    raw = source.DATABASES
+    cached = _validated.get(id(raw))
     if cached is not None and cached[0] is raw:
         return cached[1]
     result = validate_databases(raw or DEFAULT_DATABASES)
-    _validated = (raw, result)
+    if len(_validated) >= _VALIDATED_KEPT:
+        _validated.clear()
+    _validated[id(raw)] = (raw, result)
     return result
 
 
-def database_settings(name: str) -> dict[str, Any]:
+def database_settings(name: str, source: SettingsSource) -> dict[str, Any]:
     """One database's settings; an unknown name is an error listing the known ones."""
-    configured = databases()
+    configured = databases(source)
     try:
         return configured[name]
     except KeyError:
@@ -130,16 +137,16 @@ def _create(name: str, url: Any, options: dict[str, Any]) -> Engine:
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"DATABASES[{name!r}] needs a driver that is not installed ({exc}); "
-            "for PostgreSQL install cachemere[postgres]"
+            "for PostgreSQL: pip install 'cachemere[postgres]'"
         ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
-def engine_for(name: str) -> Engine:
-    """The process-wide Engine of database ``name``, created on first use."""
-    config = database_settings(name)
+def engine_for(name: str, source: SettingsSource) -> Engine:
+    """The process-wide Engine of database ``name`` of ``source``'s ``DATABASES``, made on first use."""
+    config = database_settings(name, source)
     url = _make_url(name, config["URL"])
     options = config["OPTIONS"]
     key = (url.render_as_string(hide_password=False), repr(sorted(options.items())))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...conf import settings
 from ...exceptions import ImproperlyConfigured
 from ...utils import import_string
 from .engines import DEFAULT_DB_ALIAS
+
+if TYPE_CHECKING:
+    from ...conf import SettingsSource
 
 
 class RouterChain:
@@ -45,7 +47,7 @@ class RouterChain:
             method = getattr(router, action, None)
             if method is None:
                 continue
-            chosen = method(model, **hints)
+            chosen: str | None = method(model, **hints)
             if chosen is not None:
                 return chosen
         return DEFAULT_DB_ALIAS
@@ -71,23 +73,26 @@ class RouterChain:
         return True
 
 
-_chain: tuple[Any, RouterChain] | None = None
-_chain_lock = threading.Lock()
+# id(raw DATABASE_ROUTERS value) -> (that value, kept alive so the id stays its own; its chain).
+_chains: dict[int, tuple[Any, RouterChain]] = {}
+_chains_lock = threading.Lock()
+_CHAINS_KEPT = 16
 
 
-def router_chain() -> RouterChain:
-    """The chain for the current ``DATABASE_ROUTERS`` (rebuilt when the setting changes)."""
-    global _chain
-    raw = settings.DATABASE_ROUTERS
-    cached = _chain
+def router_chain(source: SettingsSource) -> RouterChain:
+    """The chain for ``source``'s ``DATABASE_ROUTERS`` (rebuilt when the setting changes)."""
+    raw = source.DATABASE_ROUTERS
+    cached = _chains.get(id(raw))
     if cached is not None and cached[0] is raw:
         return cached[1]
-    with _chain_lock:
-        cached = _chain
+    with _chains_lock:
+        cached = _chains.get(id(raw))
         if cached is not None and cached[0] is raw:
             return cached[1]
         if isinstance(raw, str) or not isinstance(raw, Sequence):
             raise ImproperlyConfigured(f"DATABASE_ROUTERS must be a list, got {raw!r}")
         chain = RouterChain(raw)
-        _chain = (raw, chain)
+        if len(_chains) >= _CHAINS_KEPT:
+            _chains.clear()
+        _chains[id(raw)] = (raw, chain)
         return chain

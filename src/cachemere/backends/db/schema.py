@@ -9,6 +9,7 @@ expiring entries hold :data:`FOREVER`).
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any
 
 from sqlalchemy import Column, Double, Index, LargeBinary, MetaData, String, Table
@@ -17,6 +18,27 @@ from sqlalchemy import Column, Double, Index, LargeBinary, MetaData, String, Tab
 MAX_KEY_LENGTH = 255
 #: Expiry of entries that never expire: 9999-12-31T23:59:59 UTC, like datetime.max.
 FOREVER = 253402300799.0
+#: PostgreSQL's identifier limit (NAMEDATALEN - 1), in bytes; applied on every
+#: database so that a table's index has the same name everywhere.
+MAX_IDENTIFIER_BYTES = 63
+_INDEX_SUFFIX = "_expires"
+
+
+def index_name(table: str) -> str:
+    """``<table>_expires``, or, when that is over 63 bytes, a shortened name that fits.
+
+    The shortened name keeps the start of the table name and adds 8 hex digits
+    of the full name's SHA-256, so it is deterministic (every host and every
+    run derive the same name) and two long names that share a start still differ.
+    """
+    name = table + _INDEX_SUFFIX
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    tag = "_" + hashlib.sha256(table.encode("utf-8", "surrogatepass")).hexdigest()[:8] + _INDEX_SUFFIX
+    room = MAX_IDENTIFIER_BYTES - len(tag)
+    # Cut on a character boundary: never leave half a UTF-8 sequence.
+    start = table.encode()[:room].decode("utf-8", "ignore")
+    return start + tag
 
 
 def make_table(name: str) -> Table:
@@ -28,7 +50,7 @@ def make_table(name: str) -> Table:
         Column("value", LargeBinary, nullable=False),
         Column("expires", Double, nullable=False),
     )
-    Index(f"{name}_expires", table.c.expires)
+    Index(index_name(name), table.c.expires)
     return table
 
 

@@ -9,18 +9,26 @@ more than the database itself on a hot ``get``.
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import bindparam, delete, func, select, update
 
 from ...exceptions import ImproperlyConfigured
+from ...signing import derive_key
+from . import keyfile
 from .engines import describe, engine_for
 from .schema import make_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect, Engine
     from sqlalchemy.sql import ClauseElement
+    from sqlalchemy.sql.compiler import SQLCompiler
+    from sqlalchemy.sql.elements import BindParameter
+
+    from ...conf import SettingsSource
 
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 _UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing relation
@@ -37,7 +45,8 @@ class Sql:
     __slots__ = ("defaults", "order", "text")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+        # DML and SELECT compile to a SQLCompiler, which has the parameter order.
+        compiled = cast("SQLCompiler", statement.compile(dialect=dialect))
         self.text: str = compiled.string
         #: Parameter names in placeholder order (positional paramstyles), else None.
         self.order: tuple[str, ...] | None = (
@@ -84,9 +93,16 @@ class Session:
                     raw.commit()
                 return
             if isinstance(exc, target.dbapi_error) and target.engine.dialect.is_disconnect(
-                exc, raw.dbapi_connection, self.cursor
+                exc,  # type: ignore[arg-type]  # a DBAPI Error: checked just above
+                raw.dbapi_connection,
+                self.cursor,
             ):
-                raw.invalidate(exc)  # type: ignore[arg-type]
+                raw.invalidate(exc)
+                # A lost connection usually means the server restarted, which
+                # killed every idle connection of the pool too: drop them all
+                # now, or each would fail one more operation.  Connections in
+                # use elsewhere go back to the old pool and are discarded.
+                target.engine.dispose()
         except BaseException as failure:
             exc = failure
             raise
@@ -117,15 +133,16 @@ class CacheTable:
                 f"DATABASES[{db!r}] uses {dialect.name!r}; the database cache supports "
                 f"{' and '.join(SUPPORTED_DIALECTS)}"
             )
-        if dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        # Both dialects' insert() have on_conflict_do_update with the same signature.
+        insert: Any = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
         self.db, self.engine, self.name, self.dialect = db, engine, name, dialect
         self.dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self.table = table = make_table(name)
         c = table.c
-        key, now = bindparam("key"), bindparam("now")
+        key: BindParameter[Any] = bindparam("key")
+        now: BindParameter[Any] = bindparam("now")
         live = c.expires > now
         ins = insert(table)
         replace = {"value": ins.excluded.value, "expires": ins.excluded.expires}
@@ -164,6 +181,36 @@ class CacheTable:
         #: next check by a write or two.
         self.counted: int | None = None
         self.written = 0
+        self._generated: bytes | None = None
+        self._generated_lock = threading.Lock()
+
+    def generated_key(self) -> bytes:
+        """The signing key of this database when no secret is configured (see docs/db.md).
+
+        SQLite file: derived from a key file beside the database, made on first
+        use.  In-memory SQLite: a random key for this process, the only one that
+        can see the data.  PostgreSQL: an error naming the settings to set.
+        """
+        key = self._generated
+        if key is None:
+            with self._generated_lock:
+                key = self._generated
+                if key is None:
+                    key = self._generated = derive_key(self._generated_secret(), "db")
+        return key
+
+    def _generated_secret(self) -> bytes:
+        url = self.engine.url
+        if self.dialect.name != "sqlite":
+            raise ImproperlyConfigured(
+                f"the database cache signs its values, and DATABASES[{self.db!r}] "
+                f"({describe(self.engine)}) is shared by other hosts, so it cannot generate "
+                "the signing secret: set OPTIONS['SIGNING_KEY'] or the SECRET_KEY setting"
+            )
+        database = url.database
+        if not database or database == ":memory:" or url.query.get("mode") == "memory":
+            return secrets.token_bytes(keyfile.KEY_SIZE)
+        return keyfile.load_or_create(keyfile.key_path(os.path.abspath(database)))
 
     def session(self, write: bool = False) -> Session:
         """A session on a pooled connection; ``write`` commits at the end."""
@@ -198,7 +245,7 @@ class CacheTable:
         """
         found = self._upserts.get(size)
         if found is None:
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {"cache_key": bindparam(f"k{i}"), "value": bindparam(f"v{i}"), "expires": bindparam(f"e{i}")}
                 for i in range(size)
             ]
@@ -227,9 +274,9 @@ _tables: dict[tuple[int, str], CacheTable] = {}
 _tables_lock = threading.Lock()
 
 
-def cache_table(db: str, name: str) -> CacheTable:
-    """The process-wide :class:`CacheTable` for table ``name`` in database ``db``."""
-    engine = engine_for(db)
+def cache_table(db: str, name: str, source: SettingsSource) -> CacheTable:
+    """The process-wide :class:`CacheTable` for table ``name`` in database ``db`` of ``source``."""
+    engine = engine_for(db, source)
     key = (id(engine), name)
     table = _tables.get(key)
     if table is None or table.engine is not engine:
