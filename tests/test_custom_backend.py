@@ -10,11 +10,16 @@ author would in their own test suite.
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -298,3 +303,35 @@ def test_key_warnings_and_validate_key_override() -> None:
         warnings.simplefilter("error")
         cache.set("a key with spaces " + "x" * 300, "v")
         assert cache.get("a key with spaces " + "x" * 300) == "v"
+
+
+# -- the suite in someone else's repository ---------------------------------------------
+
+BROKEN_BACKEND_TESTS = """
+from cachemere.backends.locmem import LocMemCache
+from cachemere.testing import CacheConformance
+
+
+class Tampering(LocMemCache):
+    def get(self, key, default=None, version=None):
+        value = super().get(key, default, version)
+        return "tampered" if value == "value" else value
+
+
+class TestTampering(CacheConformance):
+    backend = Tampering
+    location = "tampering"
+"""
+
+
+def test_failures_outside_this_repository_show_the_compared_values(tmp_path: Path) -> None:
+    (tmp_path / "test_tampering.py").write_text(textwrap.dedent(BROKEN_BACKEND_TESTS))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+         "test_tampering.py::TestTampering::test_simple"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert str(Path(__file__).parent) not in result.stdout  # no conftest of this repository took part
+    assert "assert 'tampered' == 'value'" in result.stdout, result.stdout
