@@ -1,4 +1,4 @@
-"""The conformance suite against the file-based cache (str and pathlib.Path LOCATION)."""
+"""The conformance suite against the file-based cache, and the other LOCATION spellings."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 
+from cachemere import CacheHandler
+from cachemere.backends.filebased import FileBasedCache
 from cachemere.testing import CacheConformance
 
 
 class TestFileBasedCache(CacheConformance):
     backend = "cachemere.backends.filebased.FileBasedCache"
-    short_timeout = 0.3
+    incr_keeps_ttl = True
+    instances_share_store = True
 
     @pytest.fixture(autouse=True)
     def _directory(self, tmp_path: Path) -> None:
@@ -22,7 +25,27 @@ class TestFileBasedCache(CacheConformance):
         return {"BACKEND": self.backend, "LOCATION": str(self.directory) + "/", "OPTIONS": {}}
 
 
-class TestFileBasedCachePathLocation(TestFileBasedCache):
-    def cache_params(self) -> dict[str, Any]:
-        return {"BACKEND": self.backend, "LOCATION": self.directory, "OPTIONS": {}}
-
+@pytest.mark.parametrize(
+    ("backend", "spell"),
+    [
+        ("cachemere.backends.filebased.FileBasedCache", Path),
+        ("cachemere.backends.filebased.FileBasedCache", lambda p: str(p)),
+        ("django.core.cache.backends.filebased.FileBasedCache", lambda p: str(p) + "/"),
+    ],
+    ids=["pathlib.Path", "str", "django path, trailing slash"],
+)
+def test_location_spellings_share_one_store(tmp_path: Path, backend: str, spell: Any) -> None:
+    directory = tmp_path / "cache"
+    handler = CacheHandler(
+        {
+            "spelt": {"BACKEND": backend, "LOCATION": spell(directory)},
+            "plain": {"BACKEND": "cachemere.backends.filebased.FileBasedCache", "LOCATION": str(directory)},
+        }
+    )
+    spelt, plain = handler["spelt"], handler["plain"]
+    assert type(spelt) is FileBasedCache
+    spelt.set("k", {"v": [1]}, 30)
+    assert spelt.get("k") == {"v": [1]}
+    assert plain.get("k") == {"v": [1]}
+    plain.set("other", b"bytes")
+    assert spelt.get("other") == b"bytes"
