@@ -603,20 +603,26 @@ class RedisCache(BaseCache):
         await self._arun(op, _NotFound(key))
         return new_version
 
-    def _clear_pattern(self) -> str | None:
+    def _clear_op(self) -> ops.CommandLogic[bool]:
         # With a KEY_PREFIX and the default key format, this cache's keys are
-        # exactly those starting with "<prefix>:"; otherwise they cannot be told
-        # apart from other keys in the database, which is flushed.
-        if self.key_prefix and self.key_func is default_key_func:
-            return ops.glob_escape(self.key_prefix) + ":*"
-        return None
+        # "<prefix>:<version>:<key>" with an integer version (or the cache's own
+        # VERSION): "app:v2:1:k", a key of the cache prefixed "app:v2", matches
+        # the glob "app:*" but is not "app"'s.  A custom KEY_FUNCTION may put
+        # anything anywhere, so its keys cannot be told apart from other keys
+        # in the database, which is flushed.
+        prefix = self.key_prefix
+        if not prefix or self.key_func is not default_key_func:
+            return ops.clear(None)
+        versions = rb"-?\d+|" + re.escape(str(self.version).encode())
+        owned = re.compile(re.escape(prefix.encode()) + rb":(?:" + versions + rb"):")
+        return ops.clear(ops.glob_escape(prefix) + ":*", owned.match)
 
     def clear(self) -> bool:
         """Remove this cache's keys: see docs/redis.md (FLUSHDB unless there is a KEY_PREFIX)."""
-        return self._run(ops.clear(self._clear_pattern()), False)
+        return self._run(self._clear_op(), False)
 
     async def aclear(self) -> bool:
-        return await self._arun(ops.clear(self._clear_pattern()), False)
+        return await self._arun(self._clear_op(), False)
 
     def close(self, **kwargs: Any) -> None:
         """Nothing to do: the pools are shared and keep their connections for reuse."""

@@ -180,13 +180,21 @@ def move(old: str, new: str, original: Any) -> CommandLogic[None]:
         raise ValueError(f"Key '{original}' not found")
 
 
-def clear(pattern: str | None, batch: int = 1000) -> CommandLogic[bool]:
-    """FLUSHDB when ``pattern`` is None, else delete the keys matching it, batch by batch."""
+def clear(
+    pattern: str | None, owns: Callable[[bytes], object] | None = None, batch: int = 1000
+) -> CommandLogic[bool]:
+    """FLUSHDB when ``pattern`` is None, else delete the keys matching it, batch by batch.
+
+    ``owns`` narrows what the glob ``pattern`` cannot express: a key it matches
+    is deleted only if ``owns(key)`` is true.
+    """
     if pattern is None:
         return bool((yield WRITE, ("FLUSHDB",)))
     cursor = 0
     while True:
         cursor, keys = yield WRITE, ("SCAN", cursor, "MATCH", pattern, "COUNT", batch)
+        if owns is not None:
+            keys = [key for key in keys if owns(key)]
         if keys:
             yield WRITE, ("UNLINK", *keys)
         if not int(cursor):
