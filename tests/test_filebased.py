@@ -753,6 +753,118 @@ class TestCullQueue:
         assert not any(cache.has_key(f"k{i}") for i in range(10) if i != 5)
 
 
+# -- files and directories the cache did not make ---------------------------------------
+
+SECRET = "another key's secret value"
+
+
+class TestPlantedFiles:
+    """A file planted at a key's path must never be written with anyone's value."""
+
+    @pytest.fixture(params=["other owner", "loose mode", "second name"])
+    def planted(self, request: pytest.FixtureRequest, directory: Path, tmp_path: Path) -> Iterator[int]:
+        """Plant a file at key "a"'s path; yield the planter's open descriptor on it."""
+        make(directory)
+        target = key_file(directory, "a")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"planted" * 10)
+        target.chmod(0o600)
+        if request.param == "other owner":
+            os.chown(target, 65534, 65534)
+        elif request.param == "loose mode":
+            target.chmod(0o666)
+        else:
+            os.link(target, tmp_path / "planter's own name")
+        fd = os.open(target, os.O_RDONLY)
+        yield fd
+        os.close(fd)
+
+    def assert_never_written(self, cache: FileBasedCache, directory: Path, fd: int) -> None:
+        time.sleep(filespares.QUARANTINE * 2)
+        for i in range(filespares.CAPACITY + 8):  # uses up every spare there is
+            cache.set(f"s{i}", SECRET)
+        assert os.pread(fd, 1000, 0) == b"planted" * 10
+        inode = os.fstat(fd).st_ino
+        assert inode not in {p.stat().st_ino for p in directory.glob("??/*")}
+
+    def test_read(self, directory: Path, planted: int) -> None:
+        cache = make(directory)
+        assert cache.get("a") is None
+        self.assert_never_written(cache, directory, planted)
+
+    def test_delete(self, directory: Path, planted: int) -> None:
+        cache = make(directory)
+        cache.delete("a")
+        self.assert_never_written(cache, directory, planted)
+
+    def test_overwrite(self, directory: Path, planted: int) -> None:
+        cache = make(directory)
+        cache.set("a", "mine")
+        assert cache.get("a") == "mine"
+        self.assert_never_written(cache, directory, planted)
+
+    def test_cull(self, directory: Path, planted: int) -> None:
+        cache = make(directory, MAX_ENTRIES=3)
+        for i in range(6):
+            cache.set(f"k{i}", i)
+        assert not key_file(directory, "a").exists()  # the scan found it dead
+        self.assert_never_written(cache, directory, planted)
+
+
+class TestPrivateDirectory:
+    """LOCATION, its metadata and its shards must be this user's only: others could plant files."""
+
+    def test_location_of_another_user_is_refused(self, directory: Path) -> None:
+        directory.mkdir(mode=0o700)
+        os.chown(directory, 65534, 65534)
+        with pytest.raises(ImproperlyConfigured, match="belongs to uid 65534") as info:
+            make(directory)
+        assert repr(str(directory)) in str(info.value)
+        assert os.listdir(directory) == []  # refused before anything was made in it
+
+    @pytest.mark.parametrize("loose", [0o777, 0o770, 0o1777, 0o702])
+    def test_location_writable_by_others_is_refused(self, directory: Path, loose: int) -> None:
+        directory.mkdir()
+        directory.chmod(loose)
+        with pytest.raises(ImproperlyConfigured, match=f"writable by group or others .mode {loose:o}"):
+            make(directory)
+
+    def test_readable_location_is_fine(self, directory: Path) -> None:
+        directory.mkdir()
+        directory.chmod(0o755)
+        make(directory).set("key", 1)
+        assert make(directory).get("key") == 1
+
+    @pytest.mark.parametrize("name", [".cachemere", "3f"])
+    def test_planted_metadata_or_shard_directory_is_refused(self, directory: Path, name: str) -> None:
+        make(directory).set("key", 1)
+        planted = directory / name
+        planted.mkdir(exist_ok=True)
+        os.chown(planted, 65534, 65534)
+        refused = f"{name}' in the cache directory belongs to uid 65534"
+        with pytest.raises(ImproperlyConfigured, match=refused):
+            make(directory)
+        os.chown(planted, os.geteuid(), os.getegid())
+        planted.chmod(0o777)
+        with pytest.raises(ImproperlyConfigured, match="writable by group or others"):
+            make(directory)
+
+    def test_shard_that_is_a_symlink_is_refused(self, directory: Path, tmp_path: Path) -> None:
+        make(directory)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        (directory / "ab").symlink_to(elsewhere)
+        with pytest.raises(ImproperlyConfigured, match="is not a directory"):
+            make(directory)
+
+    def test_refusal_through_the_handler_names_the_alias(self, directory: Path) -> None:
+        directory.mkdir()
+        directory.chmod(0o777)
+        handler = CacheHandler({"files": {"BACKEND": BACKEND, "LOCATION": directory}})
+        with pytest.raises(ImproperlyConfigured, match=r"^CACHES\['files'\]: LOCATION .* writable"):
+            handler["files"]
+
+
 def test_planted_symlink_is_never_followed(directory: Path, tmp_path: Path) -> None:
     cache = make(directory, MAX_ENTRIES=2)
     cache.set("key", "value")

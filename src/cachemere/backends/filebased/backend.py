@@ -161,6 +161,7 @@ class FileBasedCache(BaseCache):
         self._generated_key = False
         try:
             make_dirs(self._dir)
+            filestore.check_private(self._dir)
             self._state.handles()
             secret = self._secret(options)
         except OSError as exc:
@@ -236,23 +237,23 @@ class FileBasedCache(BaseCache):
 
     def _drop(self, slot: Slot, handles: filestore.Handles) -> bool:
         """Remove the slot's file (stripe lock held); False if there was none."""
-        if self._retire(slot[0], slot[1]):
+        if self._retire(slot[0], slot[1], handles.uid):
             handles.slots[slot[2]] -= 1
             return True
         return False
 
     def _retire(
-        self, path: str, shard: str, limit: int = filespares.CAPACITY, size: int | None = None
+        self, path: str, shard: str, uid: int, limit: int = filespares.CAPACITY, size: int | None = None
     ) -> bool:
-        """Remove ``path`` (stripe lock held), keeping a small file as a spare; False if missing.
+        """Remove ``path`` (stripe lock held), keeping a small file of ours as a spare; False if missing.
 
-        ``size``: the file's, when the caller has just looked (-2: not a regular file).
+        ``size``: the file's :func:`~.store.recyclable_size`, when the caller has just looked.
         """
         spares = self._state.spares
         try:
             if spares.has_room(limit):
                 if size is None:
-                    size = filestore.regular_file_size(path)
+                    size = filestore.recyclable_size(path, uid)
                 if 0 <= size <= filespares.MAX_SIZE:
                     spare = filestore.temp_name(shard)
                     os.rename(path, spare)
@@ -307,11 +308,12 @@ class FileBasedCache(BaseCache):
         path, spares = slot[0], self._state.spares
         spare = None
         try:
-            size = filestore.regular_file_size(path)
+            size = filestore.recyclable_size(path, handles.uid)
             if 0 <= size <= filespares.MAX_SIZE and spares.has_room():
                 spare = filestore.temp_name(slot[1])
                 try:
-                    os.link(path, spare)  # keeps the old inode for the next write
+                    # Keeps the old inode for the next write; never a symlink's target.
+                    os.link(path, spare, follow_symlinks=False)
                 except FileNotFoundError:
                     spare, size = None, -1
             _rename_into(temp, path, slot[1])
@@ -415,8 +417,10 @@ class FileBasedCache(BaseCache):
             with self._state.locks[stripe] as handles:
                 gone = 0
                 for entry in group:
-                    size = filestore.scanned_file_size(entry)
-                    if size != -1 and self._retire(entry.path, os.path.dirname(entry.path), limit, size):
+                    size = filestore.scanned_file_size(entry, handles.uid)
+                    if size != -1 and self._retire(
+                        entry.path, os.path.dirname(entry.path), handles.uid, limit, size
+                    ):
                         gone += 1
                 if recount:
                     handles.slots[stripe] = self._count_stripe(stripe)

@@ -38,6 +38,7 @@ from .spares import SparePool
 
 STRIPES = 16
 SHARDS = tuple(f"{i:02x}" for i in range(256))
+_SHARD_NAMES = frozenset(SHARDS)
 META = ".cachemere"
 SUFFIX = ".cache"
 TEMP_SUFFIX = ".tmp"
@@ -126,13 +127,62 @@ def write_temp(directory: str, chunks: tuple[bytes | memoryview, ...], fsync: bo
     return path
 
 
-def regular_file_size(path: str) -> int:
-    """Size of the regular file ``path``; -1 if missing, -2 for anything else (a symlink...)."""
+def _made_by_us(info: os.stat_result, uid: int) -> bool:
+    # The cache makes only regular files of its own user, mode 0o600, under
+    # one name.  Anything else was planted, and whoever planted it could read
+    # what we wrote into it: such a file is never recycled as a spare.
+    return (
+        stat.S_ISREG(info.st_mode)
+        and info.st_uid == uid
+        and not info.st_mode & 0o077
+        and info.st_nlink == 1
+    )
+
+
+def recyclable_size(path: str, uid: int) -> int:
+    """Size of ``path`` if the cache (running as ``uid``) may rewrite it as a spare.
+
+    -1 if missing; -2 for anything else: a symlink, a directory, or a file
+    the cache did not make (another owner, a looser mode, a second name).
+    """
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return -1
-    return info.st_size if stat.S_ISREG(info.st_mode) else -2
+    return info.st_size if _made_by_us(info, uid) else -2
+
+
+def check_private(directory: str) -> None:
+    """Refuse a cache directory that other users could plant files in.
+
+    ``directory`` itself, its metadata directory and every shard must be
+    directories of this process's user, not writable by group or others.
+    """
+    uid = os.geteuid()
+    problem = _dir_problem(os.stat(directory), uid)
+    if problem:
+        raise ImproperlyConfigured(
+            f"LOCATION {directory!r} {problem}: other users could plant files in it; "
+            f"use a directory only this user can write to (mode 700)"
+        )
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name == META or entry.name in _SHARD_NAMES:
+                problem = _dir_problem(entry.stat(follow_symlinks=False), uid)
+                if problem:
+                    raise ImproperlyConfigured(
+                        f"{entry.path!r} in the cache directory {problem}; remove it"
+                    )
+
+
+def _dir_problem(info: os.stat_result, uid: int) -> str | None:
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != uid:
+        return f"belongs to uid {info.st_uid}, not to this process (uid {uid})"
+    if info.st_mode & 0o022:
+        return f"is writable by group or others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
 
 
 def rewrite_spare(path: str, size: int, chunks: tuple[bytes | memoryview, ...], fsync: bool = False) -> bool:
@@ -204,6 +254,8 @@ class Handles:
 
     def __init__(self, meta: str) -> None:
         self.meta = meta
+        #: The user the cache's files are made by (taken again after a fork, which may change it).
+        self.uid = os.geteuid()
         self.lock_fds: list[int | None] = [None] * STRIPES
         self.cull_fd: int | None = None
         path = f"{meta}/count"
@@ -537,15 +589,13 @@ def scan(
     return result
 
 
-def scanned_file_size(entry: ScanEntry) -> int:
-    """Size of ``entry``'s file if it is still the one the scan saw (not rewritten since), else -1.
-
-    Anything but a regular file gives -2.
-    """
+def scanned_file_size(entry: ScanEntry, uid: int) -> int:
+    """:func:`recyclable_size` of ``entry``'s file, or -1 if it is not the one the scan saw
+    (rewritten or removed since)."""
     try:
         info = os.lstat(entry.path)
     except FileNotFoundError:
         return -1
     if info.st_ino != entry.inode or info.st_mtime_ns != entry.mtime_ns:
         return -1
-    return info.st_size if stat.S_ISREG(info.st_mode) else -2
+    return info.st_size if _made_by_us(info, uid) else -2
