@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from cachemere import CacheHandler
+from cachemere.backends.db import DatabaseCache
 from cachemere.testing import CacheConformance
+from helpers.db import DB_BACKEND, Database, databases, handler_settings, make_table
 from servers.postgres import postgres_server
-from test_db_helpers import DB_BACKEND, Database, databases, make_table
 
 __all__ = ["postgres_server"]
 
@@ -27,25 +29,17 @@ TABLE = "test cache table"
 class DatabaseConformance(CacheConformance):
     backend = DB_BACKEND
     location = TABLE
-    # Expiry is kept to the microsecond, so sub-second timeouts are honoured.
-    short_timeout = 0.3
+    incr_keeps_ttl = True
+    instances_share_store = True
+
+    def handler_settings(self) -> dict[str, Any]:
+        return handler_settings()
 
 
 class TestSQLiteDatabaseCache(DatabaseConformance):
     @pytest.fixture(autouse=True, scope="class")
     def _database(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         db = Database.sqlite(Path(tmp_path_factory.mktemp("sqlite")))
-        with databases({"default": db.config()}):
-            make_table("default", TABLE)
-            yield
-
-
-class TestDatabaseCacheByDjangoPath(DatabaseConformance):
-    backend = "django.core.cache.backends.db.DatabaseCache"
-
-    @pytest.fixture(autouse=True, scope="class")
-    def _database(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-        db = Database.sqlite(Path(tmp_path_factory.mktemp("sqlite-django-path")))
         with databases({"default": db.config()}):
             make_table("default", TABLE)
             yield
@@ -58,3 +52,23 @@ class TestPostgresDatabaseCache(DatabaseConformance):
         with databases({"default": db.config()}):
             make_table("default", TABLE)
             yield
+
+
+def test_django_path_builds_the_same_backend(tmp_path: Path) -> None:
+    db = Database.sqlite(tmp_path)
+    with databases({"default": db.config()}):
+        make_table("default", TABLE)
+        handler = CacheHandler(
+            {
+                "django": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": TABLE},
+                "ours": {"BACKEND": DB_BACKEND, "LOCATION": TABLE},
+            },
+            **handler_settings(),
+        )
+        django, ours = handler["django"], handler["ours"]
+        assert type(django) is DatabaseCache
+        django.set("k", {"v": [1]}, 30)
+        assert django.get("k") == {"v": [1]}
+        assert ours.get("k") == {"v": [1]}
+        ours.delete("k")
+        assert django.get("k") is None

@@ -101,12 +101,16 @@ class CacheFixture:
         """The CACHES entry of the cache under test."""
         return {"BACKEND": self.backend, "LOCATION": self.location, "OPTIONS": dict(self.options)}
 
+    def handler_settings(self) -> dict[str, Any]:
+        """Other settings of the handler that builds the cache (``SECRET_KEY``, ``DATABASES``, ...)."""
+        return {}
+
     def make_cache(self, **overrides: Any) -> BaseCache:
         """A cache on the same LOCATION as ``cache``, with some settings changed."""
         params = self.cache_params()
         options = {**params.get("OPTIONS", {}), **overrides.pop("OPTIONS", {})}
         params.update(overrides, OPTIONS=options)
-        return CacheHandler({"under-test": params})["under-test"]
+        return CacheHandler({"under-test": params}, **self.handler_settings())["under-test"]
 
     @pytest.fixture
     def fake_or_real_clock(self, monkeypatch: pytest.MonkeyPatch) -> Clock:
