@@ -7,22 +7,44 @@ failures), these tests pin down that cachemere does not have them.
 
 from __future__ import annotations
 
+import io
+import pathlib
+import pickle
+import random
 import sqlite3
+import stat
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import psycopg
 import pytest
 
 from cachemere.backends.db import DatabaseCache, MissingCacheTable
-from cachemere.backends.db.engines import SQLITE_PRAGMAS, engine_for, validate_databases
+from cachemere.backends.db.engines import SQLITE_PRAGMAS, dispose_all, engine_for, validate_databases
 from cachemere.backends.db.schema import FOREVER
+from cachemere.cli.createcachetable import create_table
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured, InvalidCacheKey
-from helpers.db import Database, databases, kinds, make_cache, make_table, sql_trace, unique_name
-from servers.postgres import postgres_server
+from cachemere.handler import CacheHandler
+from helpers.db import (
+    DB_BACKEND,
+    TEST_SECRET,
+    Database,
+    databases,
+    kinds,
+    make_cache,
+    make_table,
+    signed_pickle,
+    sql_trace,
+    unique_name,
+)
+from servers.postgres import postgres_server, start_postgres
 
 __all__ = ["postgres_server"]
 
@@ -269,7 +291,7 @@ def test_lost_connections_are_replaced(pg_database: Database) -> None:
             "WHERE datname = ? AND pid <> pg_backend_pid()",
             (pg_database.dbname,),
         )
-        with pytest.raises(Exception) as info:  # the driver's own error type
+        with pytest.raises(psycopg.OperationalError) as info:  # the driver's own error type
             cache.get("key")
         assert "terminat" in str(info.value) or "closed" in str(info.value)
         assert cache.get("key") == "value"  # the dead connection was dropped from the pool
@@ -425,3 +447,285 @@ def test_processes_share_the_table_safely(db: Database) -> None:
     assert parent.get("counter") == 200
     assert parent.get("shared") in range(4)
     assert db.count(table) == 2 + 4 * 50
+
+
+# -- signed values --------------------------------------------------------------
+
+
+class _Plant:
+    """Unpickling this creates a file: stands for any code an attacker would run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> Any:
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+FORGERIES: dict[str, Callable[[bytes], bytes]] = {
+    "a bare pickle": lambda payload: payload,
+    "a wrong signature": lambda payload: bytes(32) + payload,
+    "signed with another secret": lambda payload: signed_pickle("not the secret", ":1:key", payload),
+    "signed for another key": lambda payload: signed_pickle(TEST_SECRET, ":1:other", payload),
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_a_forged_row_is_a_miss_and_is_never_unpickled(db: Database, tmp_path: Path, forgery: str) -> None:
+    probe, marker = tmp_path / "probe", tmp_path / "marker"
+    pickle.loads(pickle.dumps(_Plant(probe)))
+    assert probe.exists()  # the payload does run code when it is unpickled
+    table = new_table()
+    cache = make_cache(table)
+    row = FORGERIES[forgery](pickle.dumps(_Plant(marker)))
+
+    def plant() -> None:
+        db.put_raw(table, ":1:key", row, time.time() + 100)
+
+    plant()
+    assert cache.get("key") is None
+    assert cache.get("key", "default") == "default"
+    assert cache.get_many(["key", "absent"]) == {}
+    assert cache.has_key("key") is False
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("key")
+    cache.touch("key", 200)  # does not read the value
+    cache.add("key", "mine")  # does not read it either
+    assert cache.get("key") in (None, "mine")
+    plant()
+    assert cache.get_or_set("key", "computed") == "computed"
+    assert not marker.exists()
+
+
+def test_a_value_moved_to_another_key_is_a_miss(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table)
+    cache.set("mine", "secret value")
+    (column,) = db.execute(f'SELECT value FROM "{table}" WHERE cache_key = ?', (":1:mine",))[0]
+    db.put_raw(table, ":1:theirs", bytes(column), time.time() + 100)
+    assert cache.get("theirs") is None
+    assert cache.get("mine") == "secret value"
+
+
+def test_values_are_signed_with_signing_key_first_then_secret_key(sqlite_db: Database) -> None:
+    table = new_table()
+    make_cache(table).set("by_secret", 1)
+    make_cache(table, OPTIONS={"SIGNING_KEY": b"own key"}).set("by_option", 2)
+    assert _rows_signed_by(sqlite_db, table, TEST_SECRET) == {":1:by_secret": 1}
+    assert _rows_signed_by(sqlite_db, table, b"own key") == {":1:by_option": 2}
+
+
+def _rows_signed_by(db: Database, table: str, secret: str | bytes) -> dict[str, Any]:
+    found = {}
+    for key, column in db.execute(f'SELECT cache_key, value FROM "{table}"'):
+        pickled = bytes(column)[32:]
+        if bytes(column) == signed_pickle(secret, key, pickled):
+            found[key] = pickle.loads(pickled)
+    return found
+
+
+def test_sqlite_without_a_secret_keeps_a_private_key_beside_the_database(tmp_path: Path) -> None:
+    database = Database.sqlite(tmp_path)
+    key_file = Path(database.dbname + ".cachemere-key")
+    with databases({"default": database.config()}, secret_key=None):
+        table = new_table()
+        make_cache(table).set("key", "value")
+        info = key_file.stat()
+        assert (stat.S_IMODE(info.st_mode), info.st_size) == (0o600, 32)
+        assert database.rows(table, secret=key_file.read_bytes()) == {":1:key": "value"}
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+        dispose_all()  # as a new process would: new engine, key read from the file
+        assert make_cache(table).get("key") == "value"
+        assert key_file.stat().st_ino == info.st_ino
+        key_file.chmod(0o644)
+        dispose_all()
+        with pytest.raises(ImproperlyConfigured, match="readable or writable by others"):
+            make_cache(table)
+
+
+def test_postgres_without_a_secret_is_refused(pg_database: Database) -> None:
+    with databases({"default": pg_database.config()}, secret_key=None):
+        with pytest.raises(
+            ImproperlyConfigured,
+            match=r"CACHES\['default'\]: .*set OPTIONS\['SIGNING_KEY'\] or the SECRET_KEY setting",
+        ):
+            make_cache("t")
+        table = new_table()
+        make_cache(table, OPTIONS={"SIGNING_KEY": "own key"}).set("key", "value")
+        assert pg_database.rows(table, secret="own key") == {":1:key": "value"}
+
+
+def test_sign_values_off_stores_bare_pickles(db: Database) -> None:
+    table = new_table()
+    cache = make_cache(table, OPTIONS={"SIGN_VALUES": False})
+    cache.set("key", [1, 2])
+    assert db.rows(table, secret=None) == {":1:key": [1, 2]}
+    assert cache.get("key") == [1, 2]
+    with pytest.raises(ImproperlyConfigured, match=r"OPTIONS\['SIGN_VALUES'\] must be True or False"):
+        make_cache(table, OPTIONS={"SIGN_VALUES": "no"})
+
+
+# -- one clock, options, missing libraries -----------------------------------------
+
+
+def test_expiry_follows_a_patched_time_time(db: Database) -> None:
+    cache = make_cache(new_table())
+    # Far in the past: a second clock (the real time) would see every row as expired.
+    base = time.time() - 100_000
+    with mock.patch.object(time, "time", return_value=base):
+        cache.set("key", "value", 60)
+        cache.set_many({"many": 1}, 60)
+        assert cache.add("added", 1, 60) is True
+        assert cache.get("key") == "value"
+        assert cache.get_many(["key", "many", "added"]) == {"key": "value", "many": 1, "added": 1}
+        assert cache.has_key("key") is True
+        assert cache.incr("many") == 2
+        assert cache.touch("added", 60) is True
+    with mock.patch.object(time, "time", return_value=base + 120):
+        assert cache.get("key") is None
+        assert cache.get_many(["key", "many", "added"]) == {}
+        assert cache.add("key", "again", 60) is True
+        assert cache.get("key") == "again"
+
+
+def test_misspelt_options_are_refused_with_a_suggestion(sqlite_db: Database) -> None:
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"CACHES\['default'\]: unknown OPTIONS key 'MAX_ENTRIE' \(did you mean 'MAX_ENTRIES'\?\)",
+    ):
+        make_cache("t", OPTIONS={"MAX_ENTRIE": 10})
+
+
+@pytest.mark.parametrize(
+    ("hidden", "url", "extra"),
+    [
+        ("sqlalchemy", "sqlite:///cache.sqlite3", "cachemere[sql]"),
+        ("psycopg", "postgresql://cache@127.0.0.1:1/site", "cachemere[postgres]"),
+    ],
+)
+def test_a_missing_library_names_the_extra_to_install(
+    tmp_path: Path, hidden: str, url: str, extra: str
+) -> None:
+    code = f"""
+import sys
+sys.modules[{hidden!r}] = None  # as if it were not installed
+from cachemere import CacheHandler
+handler = CacheHandler(
+    {{"default": {{"BACKEND": {DB_BACKEND!r}, "LOCATION": "t"}}}},
+    DATABASES={{"default": {{"URL": {url!r}}}}},
+    SECRET_KEY="s",
+)
+try:
+    handler["default"]
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert f"pip install '{extra}'" in result.stdout, result.stdout + result.stderr
+
+
+# -- explicit handlers ------------------------------------------------------------
+
+
+class _ToElsewhere:
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return "elsewhere"
+
+    db_for_write = db_for_read
+
+
+def test_an_explicit_handler_uses_its_own_databases_routers_and_secret(tmp_path: Path) -> None:
+    first, second, global_db = (Database.sqlite(tmp_path, name) for name in ("first", "second", "global"))
+    table = "handler table"
+    entry = {"default": {"BACKEND": DB_BACKEND, "LOCATION": table}}
+    with databases({"default": global_db.config()}, secret_key="global secret"):
+        handlers = [
+            CacheHandler(entry, DATABASES={"default": first.config()}, SECRET_KEY="first secret"),
+            CacheHandler(entry, DATABASES={"default": second.config()}, SECRET_KEY="second secret"),
+            CacheHandler(
+                entry,
+                DATABASES={"default": first.config(), "elsewhere": second.config()},
+                DATABASE_ROUTERS=[_ToElsewhere()],
+                SECRET_KEY="routed secret",
+            ),
+        ]
+        caches = [handler["default"] for handler in handlers]
+        for cache in caches[:2]:
+            create_table("default", table, out=io.StringIO(), source=cache.settings)
+        caches[0].set("key", "first")
+        caches[1].set("key", "second")
+        caches[2].set("routed", "elsewhere")
+        # The third reads the second's database, but not with the second's secret.
+        assert [cache.get("key") for cache in caches] == ["first", "second", None]
+        assert caches[2].get("routed") == "elsewhere"
+        assert first.rows(table, secret="first secret") == {":1:key": "first"}
+        assert _rows_signed_by(second, table, "second secret") == {":1:key": "second"}
+        assert _rows_signed_by(second, table, "routed secret") == {":1:routed": "elsewhere"}
+        assert caches[0]._writer()[0].engine is not caches[1]._writer()[0].engine
+    assert not Path(global_db.dbname).exists()
+
+
+# -- PostgreSQL under load and restarts ------------------------------------------
+
+
+def _set_many_worker(table: str, worker: int, errors: Any) -> None:
+    cache = make_cache(table, OPTIONS={"MAX_ENTRIES": 100_000})
+    keys = [f"key{i}" for i in range(200)]
+    shuffle = random.Random(worker).shuffle
+    for batch in range(15):
+        shuffle(keys)
+        try:
+            cache.set_many({key: (worker, batch) for key in keys})
+        except Exception as exc:
+            errors.put(f"worker {worker}, batch {batch}: {exc!r}")
+
+
+def test_concurrent_set_many_of_the_same_keys_do_not_deadlock(pg_database: Database) -> None:
+    import multiprocessing
+
+    with databases({"default": pg_database.config()}):
+        table = new_table()
+        make_cache(table).set("warm", 1)
+        context = multiprocessing.get_context("fork")
+        errors = context.Queue()
+        workers = [context.Process(target=_set_many_worker, args=(table, n, errors)) for n in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert [worker.exitcode for worker in workers] == [0] * 6
+        failures = []
+        while not errors.empty():
+            failures.append(errors.get())
+        assert failures == []
+        found = make_cache(table).get_many([f"key{i}" for i in range(200)])
+        assert len(found) == 200
+        assert all(value[1] in range(15) for value in found.values())
+
+
+def test_after_a_server_restart_only_the_operation_that_met_it_fails() -> None:
+    server = start_postgres()
+    try:
+        database = Database.postgres(server, "restart")
+        with databases({"default": database.config()}):
+            cache = make_cache(new_table())
+            cache.set("key", "value")
+            engine = engine_for("default", settings)
+            held = [engine.raw_connection() for _ in range(4)]
+            for connection in held:
+                connection.close()
+            assert engine.pool.checkedin() >= 4  # type: ignore[attr-defined]
+            server.restart()
+            outcomes: list[Any] = []
+            for _ in range(6):
+                try:
+                    outcomes.append(cache.get("key"))
+                except psycopg.OperationalError:
+                    outcomes.append("failed")
+            assert outcomes[1:] == ["value"] * 5, outcomes
+            cache.set("after", 1)
+            assert cache.get("after") == 1
+    finally:
+        server.stop()

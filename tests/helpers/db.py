@@ -65,10 +65,15 @@ def _mac(secret: str | bytes, made_key: str, pickled: bytes) -> bytes:
     return hmac.digest(derive_key(raw_secret, "db"), message, "sha256")
 
 
+def signed_pickle(secret: str | bytes, made_key: str, pickled: bytes) -> bytes:
+    """``pickled`` with the signature the cache would give it under ``made_key``."""
+    return _mac(secret, made_key, pickled) + pickled
+
+
 def signed(secret: str | bytes | None, made_key: str, value: Any) -> bytes:
     """The ``value`` column the cache writes for ``value`` under ``made_key`` (unsigned if no secret)."""
     pickled = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-    return pickled if secret is None else _mac(secret, made_key, pickled) + pickled
+    return pickled if secret is None else signed_pickle(secret, made_key, pickled)
 
 
 def unsigned(secret: str | bytes | None, made_key: str, column: bytes) -> Any:

@@ -62,6 +62,10 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.dir, SUPERUSER)
         self._run(pg_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", SUPERUSER, "-E", "UTF8")
+        self._start_postmaster()
+        return self
+
+    def _start_postmaster(self) -> None:
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -78,7 +82,15 @@ class PostgresServer:
             "start",
         )
         wait_until(self._answers, "PostgreSQL")
-        return self
+
+    def _stop_postmaster(self) -> None:
+        # pg_ctl's fast mode signals exactly the PID in postmaster.pid and waits for it.
+        self._run(pg_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port: every client connection dies."""
+        self._stop_postmaster()
+        self._start_postmaster()
 
     def _connect(self, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
         import psycopg
@@ -112,9 +124,8 @@ class PostgresServer:
         """Stop the postmaster we started (by the PID it recorded) and remove the cluster."""
         pidfile = self.data / "postmaster.pid"
         if pidfile.exists():
-            # pg_ctl's fast mode signals exactly that PID and waits for it.
             try:
-                self._run(pg_binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+                self._stop_postmaster()
             except RuntimeError:
                 stop_pidfile(pidfile)
         shutil.rmtree(self.dir, ignore_errors=True)
