@@ -2,14 +2,19 @@
 
 Conformance runs on a leader-only LOCATION: reads from replicas lag behind
 writes, so routing to replicas is tested on its own (test_redis_topology.py).
+Expiry is kept by the server, so the suite sleeps rather than moving a fake
+clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from cachemere import CacheHandler
+from cachemere.backends.redis import RedisCache
 from cachemere.testing import CacheConformance
 from servers.redis import redis_servers, shared_servers
 
@@ -23,9 +28,12 @@ def _servers_stop_at_session_end(redis_servers: Any) -> None:
 
 class RedisConformance(CacheConformance):
     backend = "cachemere.backends.redis.RedisCache"
-    # Expiry is sent in milliseconds, so sub-second timeouts are honoured.
-    short_timeout = 0.3
+    fake_clock = False
+    absolute_backend_timeout = False
     supports_culling = False
+    incr_keeps_ttl = True
+    incr_version_keeps_ttl = True  # an atomic RENAME
+    instances_share_store = True
 
     def server_url(self) -> str:
         return shared_servers().leader.url
@@ -38,19 +46,52 @@ class TestRedisCache(RedisConformance):
     pass
 
 
-class TestRedisCacheDjangoDocsOptions(RedisConformance):
-    """The OPTIONS examples of Django's docs, verbatim, under Django's backend path."""
-
-    backend = "django.core.cache.backends.redis.RedisCache"
-    options = {
-        "db": "10",
-        "parser_class": "redis.connection.PythonParser",
-        "pool_class": "redis.BlockingConnectionPool",
-    }
-
-
 class TestRedisCacheAuthenticated(RedisConformance):
     """A server whose only user is an ACL user: credentials come from the URL."""
 
     def server_url(self) -> str:
         return shared_servers().acl.url
+
+
+def django_docs_caches() -> dict[str, Any]:
+    """Django's backend path with the OPTIONS examples of Django's docs, verbatim, next to ours on db 10."""
+    url = shared_servers().leader.url
+    return {
+        "django": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {
+                "db": "10",
+                "parser_class": "redis.connection.PythonParser",
+                "pool_class": "redis.BlockingConnectionPool",
+            },
+        },
+        "ours": {"BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": url, "OPTIONS": {"db": 10}},
+        "db0": {"BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": url},
+    }
+
+
+def test_django_docs_options_build_our_backend_on_db_10() -> None:
+    handler = CacheHandler(django_docs_caches())
+    django, ours, db0 = handler["django"], handler["ours"], handler["db0"]
+    assert type(django) is RedisCache
+    django.clear()
+    django.set("k", {"v": [1]}, 30)
+    assert django.set_many({"n": 41, "b": b"\x00bytes"}) == []
+    assert django.incr("n") == 42
+    assert django.get_many(["k", "n", "b", "missing"]) == {"k": {"v": [1]}, "n": 42, "b": b"\x00bytes"}
+    assert ours.get("k") == {"v": [1]}
+    assert db0.get("k") is None  # db 10 is its own keyspace
+    django.clear()
+
+
+def test_django_docs_options_async_round_trip() -> None:
+    django = CacheHandler(django_docs_caches())["django"]
+
+    async def scenario() -> list[Any]:
+        await django.aset("a", "async", 30)
+        found = [await django.aget("a"), await django.aincr_version("a"), await django.aget("a", version=2)]
+        await django.aclear()
+        return found
+
+    assert asyncio.run(scenario()) == ["async", 2, "async"]
