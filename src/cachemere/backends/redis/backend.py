@@ -29,8 +29,8 @@ import asyncio
 import inspect
 import logging
 import re
+import socket
 import threading
-import weakref
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from random import choice
 from typing import Any, TypeVar
@@ -273,41 +273,91 @@ def sync_client(url: str, config: RedisConfig) -> redis.Redis:
     return client
 
 
-# loop -> (topology key -> (client for pipelines, leader pool, replica pools));
-# entries leave when the loop shuts down.
-_LoopClients = dict[Any, "_AsyncTopology"]
-_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
-    weakref.WeakKeyDictionary()
-)
-_loop_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
-    weakref.WeakKeyDictionary()
-)
+class _LoopState:
+    """One event loop's async pools, and the async generator that disconnects them at its shutdown."""
+
+    __slots__ = ("closer", "loop", "released", "topologies")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        #: topology key -> (client for pipelines, leader pool, replica pools)
+        self.topologies: dict[Any, _AsyncTopology] = {}
+        self.closer: AsyncGenerator[None, None] | None = None
+        self.released = False
+
+    def pools(self) -> list[aredis.ConnectionPool]:
+        unique = {}
+        for _, leader, replicas in self.topologies.values():
+            for pool in (leader, *replicas):
+                unique[id(pool)] = pool
+        return list(unique.values())
 
 
-async def _disconnect_at_shutdown(
-    loop: asyncio.AbstractEventLoop, clients: _LoopClients
-) -> AsyncGenerator[None, None]:
+# id(loop) -> its state.  The state holds its loop (its connections' transports
+# do anyway), so an entry must leave with its loop: when the loop shuts down
+# its async generators, or, for a loop closed without doing so (a new loop per
+# call, closed with loop.close() only), when the next loop registers.
+_loop_states: dict[int, _LoopState] = {}
+_loop_lock = threading.Lock()
+
+
+async def _disconnect_at_shutdown(state: _LoopState) -> AsyncGenerator[None, None]:
     # An async generator the loop knows about: loop.shutdown_asyncgens() (run by
     # asyncio.run on exit) closes it, which disconnects this loop's pools while
     # the loop can still run the coroutines that do it.
     try:
         yield
     finally:
-        _loop_clients.pop(loop, None)
-        pools = {id(pool): pool for _, leader, replicas in clients.values() for pool in (leader, *replicas)}
-        clients.clear()
-        for pool in pools.values():
-            await pool.disconnect()
+        if not state.released:  # else released by _release_closed, without its loop
+            state.released = True
+            with _loop_lock:
+                if _loop_states.get(id(state.loop)) is state:
+                    del _loop_states[id(state.loop)]
+            for pool in state.pools():
+                await pool.disconnect()
 
 
-async def _clients_of(loop: asyncio.AbstractEventLoop) -> _LoopClients:
-    clients = _loop_clients.get(loop)
-    if clients is None:
-        clients = _loop_clients[loop] = {}
-        closer = _disconnect_at_shutdown(loop, clients)
-        await closer.asend(None)  # first iteration registers it with the loop
-        _loop_closers[loop] = closer
-    return clients
+def _release_closed(state: _LoopState) -> None:
+    """Free the state of a loop closed without shutting down its async generators.
+
+    The loop cannot run ``pool.disconnect()`` any more: the sockets are shut
+    down so the server drops them now (their file descriptors close when the
+    transports are collected), and the closer is finished here so that it is
+    never handed to the closed loop to finalize.
+    """
+    state.released = True
+    for pool in state.pools():
+        for transport in compat.async_transports(pool):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already disconnected
+    state.topologies.clear()
+    closer, state.closer = state.closer, None
+    if closer is not None:
+        try:
+            closer.aclose().send(None)  # runs its finally, which awaits nothing once released
+        except StopIteration:
+            pass
+
+
+async def _state_of(loop: asyncio.AbstractEventLoop) -> _LoopState:
+    state = _loop_states.get(id(loop))
+    if state is not None and state.loop is loop:
+        return state
+    state = _LoopState(loop)
+    with _loop_lock:
+        closed = [old for old in _loop_states.values() if old.loop.is_closed()]
+        for old in closed:
+            del _loop_states[id(old.loop)]
+        _loop_states[id(loop)] = state
+    for old in closed:
+        _release_closed(old)
+    state.closer = _disconnect_at_shutdown(state)
+    await state.closer.asend(None)  # the first iteration registers it with the loop
+    return state
 
 
 def _call(pool: redis.ConnectionPool, command: tuple[Any, ...]) -> Any:
@@ -436,10 +486,10 @@ class RedisCache(BaseCache):
     async def _arun(self, op: ops.CommandLogic[T], fallback: T | _NotFound) -> T:
         """Drive ``op`` on this event loop's async pools."""
         try:
-            loop_clients = await _clients_of(asyncio.get_running_loop())
-            topology = loop_clients.get(self._topology_key)
+            state = await _state_of(asyncio.get_running_loop())
+            topology = state.topologies.get(self._topology_key)
             if topology is None:
-                topology = loop_clients[self._topology_key] = _async_topology(self._config)
+                topology = state.topologies[self._topology_key] = _async_topology(self._config)
             client, leader, replicas = topology
             kind, payload = next(op)
             while True:
