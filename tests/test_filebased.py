@@ -724,6 +724,96 @@ class TestSpares:
         assert cache.get("key") == "three"
 
 
+def fork_and_exit(body: Any) -> tuple[int, int]:
+    """Run ``body()`` (returning a small int) in an os.fork child that ends through os._exit,
+    as multiprocessing and preforking servers end their workers: no atexit hook runs."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 255
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return pid, os.waitstatus_to_exitcode(status)
+
+
+def spares_of(pid: int, directory: Path) -> list[Path]:
+    return [p for p in temp_files(directory) if p.name.startswith(f".{pid:x}-")]
+
+
+def write_spares(directory: Path) -> int:
+    worker = make(directory)
+    for n in range(3):
+        for i in range(10):
+            worker.set(f"k{i}", n)
+    return min(len(worker._state.spares._items), 200)
+
+
+class TestForkedWorkers:
+    def test_spares_of_a_worker_that_ended_with_os_exit_are_removed_by_the_next_one(
+        self, directory: Path
+    ) -> None:
+        make(directory).set("parent", 1)
+        first, kept = fork_and_exit(lambda: write_spares(directory))
+        assert kept > 0  # the worker had spares when it ended
+        assert len(spares_of(first, directory)) == kept  # os._exit ran no clean-up
+        assert (directory / ".cachemere" / f"live-{first:x}").exists()
+        _, code = fork_and_exit(lambda: make(directory).get("k0"))  # a new worker starts
+        assert code == 2
+        assert spares_of(first, directory) == []
+        assert not (directory / ".cachemere" / f"live-{first:x}").exists()
+        assert [make(directory).get(f"k{i}") for i in range(10)] == [2] * 10
+
+    def test_the_parent_removes_them_when_it_culls_prunes_or_clears(self, directory: Path) -> None:
+        cache = make(directory)
+        for cleanup in (cache.prune, cache.clear, lambda: [cache.set(f"n{i}", i) for i in range(400)]):
+            pid, kept = fork_and_exit(lambda: write_spares(directory))
+            assert kept > 0 and len(spares_of(pid, directory)) == kept
+            cleanup()
+            assert spares_of(pid, directory) == []
+
+    def test_live_processes_keep_their_spares_however_old_they_look(
+        self, directory: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cache = make(directory)
+        for n in range(2):
+            for i in range(10):
+                cache.set(f"k{i}", n)
+        mine = {str(p) for p in temp_files(directory)}
+        assert mine
+        read, write = os.pipe()
+
+        def alive_worker() -> int:
+            write_spares(directory)
+            os.write(write, b"!")
+            time.sleep(3600)  # until killed
+            return 0
+
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                alive_worker()
+            finally:
+                os._exit(0)
+        try:
+            assert os.read(read, 1) == b"!"
+            theirs = {str(p) for p in spares_of(pid, directory)}
+            assert theirs
+            later = time.time() + filestore.ORPHAN_AGE * 10
+            monkeypatch.setattr(time, "time", lambda: later)  # every temp file now looks abandoned
+            cache.prune()
+            assert mine | theirs <= {str(p) for p in temp_files(directory)}
+        finally:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(read)
+            os.close(write)
+        cache.prune()  # and once it is gone, its files go
+        assert spares_of(pid, directory) == []
+        assert mine <= {str(p) for p in temp_files(directory)}
+
+
 class TestCullQueue:
     def test_consecutive_culls_scan_once(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         from cachemere.backends.filebased import backend as filebased

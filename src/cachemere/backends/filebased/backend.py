@@ -35,6 +35,7 @@ from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, veri
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
 from . import spares as filespares
 from . import store as filestore
+from .owners import Owners
 from .store import SUFFIX, DirState, ScanEntry, is_cache_name, make_dirs, scan
 
 MAGIC: Final = b"CMF1"
@@ -389,7 +390,8 @@ class FileBasedCache(BaseCache):
         The rest of the live entries, oldest first, are queued for the next
         culls.  Call with the culling lock held.
         """
-        found = scan(self._dir, time.time(), expiry_of, HEADER.size)
+        with Owners(self._state.meta) as owners:
+            found = scan(self._dir, time.time(), expiry_of, HEADER.size, owners)
         victims = found.dead
         live = sorted(found.live, key=lambda entry: (entry.mtime_ns, entry.path))
         if quota > 0 and len(live) + len(victims) >= self._max_entries:
@@ -507,7 +509,10 @@ class FileBasedCache(BaseCache):
         """Remove every cache file and empty shard; other files and the directory stay."""
         self._state.spares.drain()
         self._state.victims.clear()
-        now = time.time()
+        with Owners(self._state.meta) as owners:
+            self._clear_shards(owners, time.time())
+
+    def _clear_shards(self, owners: Owners, now: float) -> None:
         for stripe in range(filestore.STRIPES):
             with self._state.locks[stripe] as handles:
                 for _, shard in filestore.shard_dirs(self._dir, stripe):
@@ -519,7 +524,7 @@ class FileBasedCache(BaseCache):
                         if is_cache_name(entry.name):
                             filestore.unlink_quietly(entry.path)
                         elif filestore.is_temp_name(entry.name):
-                            filestore.remove_if_old_temp(entry.path, now)
+                            filestore.remove_if_stale(owners, entry.path, entry.name, now)
                     try:
                         os.rmdir(shard)
                     except OSError:

@@ -7,6 +7,7 @@ Layout of a cache directory (``LOCATION``)::
         count            live entries per lock stripe: 16 little-endian int64
         lock-0 .. lock-f flock files, one per stripe
         cull             flock taken (without waiting) by the process that culls
+        live-<pid>       flock held (shared) by each process using the directory: see owners
     00/ .. ff/           shards: ``<md5 of made key>.cache`` files, and ``.<pid>-<n>.tmp``
                          temp files (being written, or spares kept for reuse: see filespares)
 
@@ -34,6 +35,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ...exceptions import ImproperlyConfigured
+from .owners import ORPHAN_AGE as ORPHAN_AGE  # re-exported: the age rule lives with the owners
+from .owners import Owners, hold
 from .spares import SparePool
 
 STRIPES = 16
@@ -42,8 +45,6 @@ _SHARD_NAMES = frozenset(SHARDS)
 META = ".cachemere"
 SUFFIX = ".cache"
 TEMP_SUFFIX = ".tmp"
-#: A temp file untouched this long belongs to a writer that died; culls and clear() remove it.
-ORPHAN_AGE = 600.0
 KEY_SIZE = 32
 #: Entries a scan queues for the next culls (per process and directory).
 QUEUE_SIZE = 100_000
@@ -258,6 +259,7 @@ class Handles:
         self.uid = os.geteuid()
         self.lock_fds: list[int | None] = [None] * STRIPES
         self.cull_fd: int | None = None
+        self.live_fd: int | None = None
         path = f"{meta}/count"
         fd = os.open(path, os.O_RDWR | _OPEN_FLAGS)
         try:
@@ -271,6 +273,8 @@ class Handles:
         finally:
             os.close(fd)
         self.slots = memoryview(self._map).cast("q")
+        # Before any temp file is made: from now on they are known to be ours.
+        self.live_fd = hold(meta)
 
     def lock_fd(self, stripe: int) -> int:
         fd = self.lock_fds[stripe]
@@ -283,11 +287,11 @@ class Handles:
     def close(self) -> None:
         self.slots.release()
         self._map.close()
-        for fd in (*self.lock_fds, self.cull_fd):
+        for fd in (*self.lock_fds, self.cull_fd, self.live_fd):
             if fd is not None:
                 os.close(fd)
         self.lock_fds = [None] * STRIPES
-        self.cull_fd = None
+        self.cull_fd = self.live_fd = None
 
     def __del__(self) -> None:
         try:
@@ -386,7 +390,13 @@ class DirState:
         if not os.path.exists(path):
             # Counts are derived data: start from what is on disk (nothing, for a new cache).
             create_once(path, _COUNTS.pack(*scan(self.directory, None).counts))
-        return Handles(self.meta)
+        handles = Handles(self.meta)
+        # A process starting (a preforking server's new worker, say) removes
+        # what processes that ended without clean-up left behind.
+        with Owners(self.meta) as owners:
+            if owners.dead:
+                remove_stale_temps(self.directory, owners)
+        return handles
 
     def revalidate(self) -> bool:
         """Drop the metadata files if the directory was removed meanwhile; True if it was."""
@@ -476,7 +486,14 @@ class DirState:
 
     def _after_fork(self) -> None:
         # flock belongs to the open file description, which a forked child
-        # shares with its parent: the child must open its own.
+        # shares with its parent: the child must open its own.  Closing the
+        # inherited descriptors leaves the parent's locks as they are.
+        handles = self._handles
+        if handles is not None:
+            try:
+                handles.close()
+            except (OSError, ValueError, BufferError):
+                pass
         self._guard = threading.Lock()
         self._cull_lock = threading.Lock()
         self._handles = None
@@ -535,12 +552,22 @@ def shard_dirs(directory: str, stripe: int | None = None) -> Iterator[tuple[int,
             yield index, f"{directory}/{name}"
 
 
-def remove_if_old_temp(path: str, now: float) -> None:
-    try:
-        if os.stat(path, follow_symlinks=False).st_mtime < now - ORPHAN_AGE:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+def remove_if_stale(owners: Owners, path: str, name: str, now: float | None) -> None:
+    """Remove the temp file ``path`` if ``owners`` say it is left over (see :meth:`Owners.stale`)."""
+    if owners.stale(path, name, now):
+        unlink_quietly(path)
+
+
+def remove_stale_temps(directory: str, owners: Owners) -> None:
+    """Remove, from every shard, the temp files of the processes ``owners`` found gone."""
+    for _, shard in shard_dirs(directory):
+        try:
+            entries = list(os.scandir(shard))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if is_temp_name(entry.name):
+                remove_if_stale(owners, entry.path, entry.name, None)
 
 
 def scan(
@@ -548,13 +575,14 @@ def scan(
     now: float | None,
     expiry_of: Callable[[bytes], float | None] | None = None,
     header_size: int = 0,
+    owners: Owners | None = None,
 ) -> Scan:
     """Walk every shard: count the cache files and sort them into live and dead.
 
     Without ``expiry_of`` only the counts are filled.  With it, each file's
     header is read; a file whose header ``expiry_of`` rejects (None) or that
-    has expired by ``now`` is dead.  Temp files older than :data:`ORPHAN_AGE`
-    are removed on the way.
+    has expired by ``now`` is dead.  With ``owners``, left-over temp files
+    (:meth:`Owners.stale`) are removed on the way.
     """
     result = Scan()
     for stripe, shard in shard_dirs(directory):
@@ -565,8 +593,8 @@ def scan(
         for entry in entries:
             name = entry.name
             if not is_cache_name(name):
-                if now is not None and is_temp_name(name):
-                    remove_if_old_temp(entry.path, now)
+                if owners is not None and is_temp_name(name):
+                    remove_if_stale(owners, entry.path, name, now)
                 continue
             result.counts[stripe] += 1
             if expiry_of is None:
