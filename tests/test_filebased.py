@@ -43,6 +43,27 @@ def directory(tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
+class Clock:
+    """A fake ``time.time``: starts at the real time and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Expiry without sleeping: the backend reads ``time.time`` at call time."""
+    fake = Clock()
+    monkeypatch.setattr(time, "time", fake)
+    return fake
+
+
 def make(directory: Path | str, **options: Any) -> FileBasedCache:
     return FileBasedCache(directory, {"OPTIONS": options})
 
@@ -372,10 +393,12 @@ class TestReads:
             assert not target.exists()
         assert cache._state.total() == 0
 
-    def test_expired_file_removed_on_read(self, directory: Path) -> None:
+    def test_expired_file_removed_on_read(self, directory: Path, clock: Clock) -> None:
         cache = make(directory)
-        cache.set("key", "value", 0.2)
-        time.sleep(0.3)
+        cache.set("key", "value", 10)
+        clock.advance(9.9)
+        assert cache.get("key") == "value"
+        clock.advance(0.1)  # expiry <= now: expired
         assert cache.get("key") is None
         assert not key_file(directory, "key").exists()
         assert cache._state.total() == 0
@@ -398,23 +421,22 @@ class TestReads:
 
 
 class TestWrites:
-    def test_touch_on_expired_file_returns_false(self, directory: Path) -> None:
+    def test_touch_on_expired_file_returns_false(self, directory: Path, clock: Clock) -> None:
         cache = make(directory)
-        cache.set("key", "value", 0.2)
-        time.sleep(0.3)
+        cache.set("key", "value", 10)
+        clock.advance(11)
         assert cache.touch("key") is False
         assert not key_file(directory, "key").exists()
 
-    def test_touch_keeps_value_and_sets_expiry(self, directory: Path) -> None:
+    def test_touch_keeps_value_and_sets_expiry(self, directory: Path, clock: Clock) -> None:
         cache = make(directory)
-        cache.set("key", {"v": 1}, 0.3)
+        cache.set("key", {"v": 1}, 10)
         assert cache.touch("key", None) is True
         assert HEADER.unpack_from(key_file(directory, "key").read_bytes())[2] == math.inf
-        time.sleep(0.4)
+        clock.advance(11)
         assert cache.get("key") == {"v": 1}
         assert cache.touch("key", 100) is True
-        expiry = HEADER.unpack_from(key_file(directory, "key").read_bytes())[2]
-        assert time.time() + 99 < expiry <= time.time() + 100
+        assert HEADER.unpack_from(key_file(directory, "key").read_bytes())[2] == clock.now + 100
         assert cache.touch("key", 0) is True
         assert not key_file(directory, "key").exists()
         assert cache._state.total() == 0
@@ -431,11 +453,11 @@ class TestWrites:
         cache.set("big", 2**64)
         assert cache.incr("big") == 2**64 + 1
 
-    def test_add_replaces_expired_and_counts_once(self, directory: Path) -> None:
+    def test_add_replaces_expired_and_counts_once(self, directory: Path, clock: Clock) -> None:
         cache = make(directory)
-        assert cache.add("key", "one", 0.2) is True
+        assert cache.add("key", "one", 10) is True
         assert cache.add("key", "two") is False
-        time.sleep(0.3)
+        clock.advance(11)
         assert cache.add("key", "three") is True
         assert cache.get("key") == "three"
         assert cache._state.total() == 1
@@ -518,16 +540,15 @@ class TestCulling:
         two.delete_many(["k1", "k2"])
         assert one._state.total() == two._state.total() == 17 == len(cache_files(directory))
 
-    def test_cull_removes_expired_first_then_oldest(self, directory: Path) -> None:
+    def test_cull_removes_expired_first_then_oldest(self, directory: Path, clock: Clock) -> None:
         cache = make(directory, MAX_ENTRIES=10, CULL_FREQUENCY=3)
         for i in range(2):
-            cache.set(f"expiring{i}", i, 0.3)
+            cache.set(f"expiring{i}", i, 10)
         for i in range(8):
             cache.set(f"live{i}", i)
-        now = time.time()
         for i in range(8):  # live0 is the oldest, live7 the newest
-            os.utime(key_file(directory, f"live{i}"), (now - 100 + i, now - 100 + i))
-        time.sleep(0.4)
+            os.utime(key_file(directory, f"live{i}"), (clock.now - 100 + i, clock.now - 100 + i))
+        clock.advance(11)
         cache.set("trigger", "x")  # 10 >= MAX_ENTRIES: cull 10 // 3 = 3 files
         assert not cache.has_key("expiring0") and not cache.has_key("expiring1")
         assert not cache.has_key("live0")
@@ -577,13 +598,13 @@ class TestCulling:
         cache.clear()
         assert not old.exists() and young.exists()
 
-    def test_prune_removes_expired_and_damaged(self, directory: Path) -> None:
+    def test_prune_removes_expired_and_damaged(self, directory: Path, clock: Clock) -> None:
         cache = make(directory)
-        cache.set("short", 1, 0.2)
+        cache.set("short", 1, 10)
         cache.set("long", 2)
         cache.set("damaged", 3)
         key_file(directory, "damaged").write_bytes(b"garbage")
-        time.sleep(0.3)
+        clock.advance(11)
         cache.prune()
         assert [p.name for p in cache_files(directory)] == [key_file(directory, "long").name]
         assert cache._state.total() == 1
@@ -822,8 +843,12 @@ class TestCullQueue:
         real = filebased.scan
         monkeypatch.setattr(filebased, "scan", lambda *a: scans.append(a) or real(*a))
         cache = make(directory, MAX_ENTRIES=30)
+        past = time.time_ns() - 10**12
         for i in range(49):
             cache.set(f"k{i}", i)
+            # Distinct mtimes, k0 the oldest: consecutive writes often share one
+            # (the file system's clock ticks every few milliseconds).
+            os.utime(key_file(directory, f"k{i}"), ns=(past + i * 10**9, past + i * 10**9))
         assert len(scans) == 1  # the second cull took the oldest entries the first one queued
         assert len(cache_files(directory)) == 29 == cache._state.total()
         assert not cache.has_key("k0") and not cache.has_key("k19")
@@ -831,16 +856,30 @@ class TestCullQueue:
 
     def test_queued_entry_rewritten_since_is_spared(self, directory: Path) -> None:
         cache = make(directory, MAX_ENTRIES=10, CULL_FREQUENCY=2)
+        past = time.time_ns() - 10**12
         for i in range(10):
             cache.set(f"k{i}", i)
-            time.sleep(0.01)  # distinct mtimes: k0 oldest
+            os.utime(key_file(directory, f"k{i}"), ns=(past + i * 10**9, past + i * 10**9))  # k0 oldest
         cache.set("k10", 10)  # cull: scan, remove k0-k4, queue k5-k9
-        time.sleep(0.01)
-        cache.set("k5", "rewritten")  # no longer the oldest
+        cache.set("k5", "rewritten")  # no longer the oldest: its mtime is now
         for i in range(11, 16):  # at k15 the cull takes the queue: k5 was rewritten and is skipped
             cache.set(f"k{i}", i)
         assert cache.get("k5") == "rewritten"
         assert not any(cache.has_key(f"k{i}") for i in range(10) if i != 5)
+
+    def test_equal_mtimes_are_culled_in_file_name_order(self, directory: Path) -> None:
+        cache = make(directory, MAX_ENTRIES=12, CULL_FREQUENCY=4)
+        keys = [f"k{i}" for i in range(12)]
+        same = time.time_ns() - 10**12
+        for key in keys:
+            cache.set(key, key)
+            os.utime(key_file(directory, key), ns=(same, same))
+        by_name = sorted(keys, key=lambda key: key_file(directory, key).name)
+        cache.set("trigger", 1)  # 12 entries: cull 3 by scan, queue the other 9 in the same order
+        assert [cache.has_key(key) for key in by_name] == [False] * 3 + [True] * 9
+        for i in range(3):  # back to 12; the next cull takes the queue's first 3
+            cache.set(f"n{i}", i)
+        assert [cache.has_key(key) for key in by_name] == [False] * 6 + [True] * 6
 
 
 # -- files and directories the cache did not make ---------------------------------------
