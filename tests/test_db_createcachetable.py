@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 import cachemere
+from cachemere.backends.db.schema import index_name
 from cachemere.cli import main
 from cachemere.conf import settings
 from cachemere.exceptions import ImproperlyConfigured
@@ -190,3 +191,30 @@ def test_using_a_cache_before_createcachetable_says_to_run_it(tmp_path: Path) ->
     cachemere.caches["default"].set("k", 1)
     assert cachemere.caches["default"].get("k") == 1
     assert settings.CACHES["default"]["LOCATION"] == "not yet"
+
+
+def test_a_63_character_table_name_gets_an_index_name_that_fits(
+    db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "t" * 55 + "_cache_x"  # 63 characters: PostgreSQL's longest identifier
+    assert len(name) == 63
+    configure({"default": db.config()}, {"default": db_cache(name)})
+    assert main(["createcachetable"]) == 0, capsys.readouterr().err
+    assert name in tables(db)
+    (index,) = indexes(db, name)
+    assert index == index_name(name)
+    cache = make_cache(name)
+    cache.set("key", "value")
+    assert cache.get("key") == "value"
+
+
+def test_index_names_are_short_deterministic_and_distinct() -> None:
+    assert index_name("first cache") == "first cache_expires"  # short names are kept
+    long_a, long_b = "x" * 60 + "a", "x" * 60 + "b"
+    names = {index_name(long_a), index_name(long_b)}
+    assert len(names) == 2
+    assert all(len(name.encode()) <= 63 and name.endswith("_expires") for name in names)
+    assert index_name(long_a) == index_name(long_a)
+    multibyte = "é" * 40  # 80 bytes: cut on a character boundary
+    assert len(index_name(multibyte).encode()) <= 63
+    assert index_name(multibyte).startswith("é" * 18)
