@@ -300,6 +300,9 @@ class BasicTests(CacheFixture):
         assert cache.get_many(["missing", "missing"]) == {}
         cache.delete_many([1, 1, "s"])
         assert cache.get_many([1, 2.5, None, "s"]) == {2.5: "float", None: "none"}
+        # 7 and "7" make the same key (":1:7"): the later item wins, as with two sets.
+        assert cache.set_many({7: "int", "7": "str"}) == []
+        assert cache.get(7) == "str"
 
     def test_delete_many_with_missing_keys(self, cache: BaseCache) -> None:
         cache.set_many({"present": 1, "kept": 2})
