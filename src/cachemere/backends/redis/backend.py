@@ -53,10 +53,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ...exceptions import ImproperlyConfigured
 from ...redaction import mask_location, redact
+from ...signing import configured_secret
 from ...utils import import_string
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
 from ..keys import default_key_func
 from . import compat, ops
+from .signed import Signer
 
 __all__ = ["RedisCache", "RedisSerializer"]
 
@@ -130,9 +132,10 @@ def _hashable(value: Any) -> Any:
 class RedisConfig:
     """LOCATION and OPTIONS of one cache, checked and split into sync and async pool settings."""
 
-    def __init__(self, location: Any, options: Mapping[str, Any]) -> None:
+    def __init__(self, location: Any, options: Mapping[str, Any], settings: Any) -> None:
         self.servers = split_location(location)
         options = dict(options)
+        secret = self._signing_secret(options, settings)
         for name in ("MAX_ENTRIES", "CULL_FREQUENCY"):
             if name in options:
                 raise ImproperlyConfigured(
@@ -155,6 +158,8 @@ class RedisConfig:
                 f"OPTIONS['serializer'] must provide dumps() and loads(), got {serializer!r}"
             )
         self.serializer = serializer
+        #: Signs and verifies values when OPTIONS["SIGN_VALUES"] is on.
+        self.signer = None if secret is None else Signer(secret, serializer.loads)
 
         #: Why the async methods cannot run with these OPTIONS (None when they can).
         self.async_problem: str | None = None
@@ -190,6 +195,27 @@ class RedisConfig:
             _hashable(parser_class),
             tuple(sorted((name, _hashable(value)) for name, value in options.items())),
         )
+
+    @staticmethod
+    def _signing_secret(options: dict[str, Any], settings: Any) -> bytes | None:
+        """The secret values are signed with (None: SIGN_VALUES is off); pops the signing options."""
+        sign_values = options.pop("SIGN_VALUES", False)
+        if not isinstance(sign_values, bool):
+            raise ImproperlyConfigured(f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}")
+        given = {"SIGNING_KEY": options.pop("SIGNING_KEY", None)}
+        if not sign_values:
+            if given["SIGNING_KEY"] is not None:
+                raise ImproperlyConfigured(
+                    "OPTIONS['SIGNING_KEY'] is set but OPTIONS['SIGN_VALUES'] is not True: "
+                    "nothing would be signed"
+                )
+            return None
+        secret = configured_secret(given, settings)
+        if secret is None:
+            raise ImproperlyConfigured(
+                "OPTIONS['SIGN_VALUES'] needs a secret: set OPTIONS['SIGNING_KEY'] or the SECRET_KEY setting"
+            )
+        return secret
 
     def _pair(self, cls: Any, option: str, sync_default: Any, async_default: Any) -> tuple[Any, Any]:
         """The sync class and its asyncio twin for a class given in OPTIONS."""
@@ -420,7 +446,8 @@ class RedisCache(BaseCache):
 
     def __init__(self, server: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        config = self._config = RedisConfig(server, params.get("OPTIONS") or {})
+        config = self._config = RedisConfig(server, params.get("OPTIONS") or {}, self.settings)
+        self._signer = config.signer
         self._ignore = config.ignore_exceptions
         self._dumps = config.serializer.dumps
         self._loads = config.serializer.loads
@@ -536,17 +563,26 @@ class RedisCache(BaseCache):
 
     # -- the API: each method states its operation once, for both drivers --------
 
+    def _get_op(self, key: Any, default: Any, version: Any) -> ops.CommandLogic[Any]:
+        made = self.make_and_validate_key(key, version)
+        if self._signer is None:
+            return ops.get(made, default, self._loads)
+        return ops.get_signed(made, default, self._signer.load)
+
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        return self._run(ops.get(self.make_and_validate_key(key, version), default, self._loads), default)
+        return self._run(self._get_op(key, default, version), default)
 
     async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        return await self._arun(
-            ops.get(self.make_and_validate_key(key, version), default, self._loads), default
-        )
+        return await self._arun(self._get_op(key, default, version), default)
+
+    def _stored(self, made: str, value: Any) -> Any:
+        """What goes to redis for ``value`` under the made key."""
+        payload = self._dumps(value)
+        return payload if self._signer is None else self._signer.dump(made, payload)
 
     def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[None]:
         key = self.make_and_validate_key(key, version)
-        return ops.set(key, self._dumps(value), self._expiry(timeout))
+        return ops.set(key, self._stored(key, value), self._expiry(timeout))
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
         self._run(self._set_op(key, value, timeout, version), None)
@@ -558,7 +594,7 @@ class RedisCache(BaseCache):
 
     def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[bool]:
         key = self.make_and_validate_key(key, version)
-        return ops.add(key, self._dumps(value), self._expiry(timeout))
+        return ops.add(key, self._stored(key, value), self._expiry(timeout))
 
     def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         return self._run(self._add_op(key, value, timeout, version), False)
@@ -591,7 +627,10 @@ class RedisCache(BaseCache):
 
     def _get_many_op(self, keys: Iterable[Any], version: Any) -> ops.CommandLogic[dict[Any, Any]]:
         originals = list(keys)
-        return ops.get_many(self.make_and_validate_keys(originals, version), originals, self._loads)
+        made = self.make_and_validate_keys(originals, version)
+        if self._signer is None:
+            return ops.get_many(made, originals, self._loads)
+        return ops.get_many_signed(made, originals, self._signer.load)
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         return self._run(self._get_many_op(keys, version), {})
@@ -602,9 +641,13 @@ class RedisCache(BaseCache):
     def _set_many_op(
         self, data: Mapping[Any, Any], timeout: Timeout, version: Any
     ) -> ops.CommandLogic[list[Any]]:
-        dumps = self._dumps
         made = self.make_and_validate_keys(data, version)
-        items = list(zip(made, [dumps(value) for value in data.values()]))
+        if self._signer is None:
+            dumps = self._dumps
+            items = list(zip(made, [dumps(value) for value in data.values()]))
+        else:
+            stored = self._stored
+            items = [(key, stored(key, value)) for key, value in zip(made, data.values())]
         return ops.set_many(items, self._expiry(timeout))
 
     def set_many(
@@ -640,7 +683,9 @@ class RedisCache(BaseCache):
             version = self.version
         new_version = version + delta
         old, new = self.make_and_validate_key(key, version), self.make_and_validate_key(key, new_version)
-        return ops.move(old, new, key), new_version
+        if self._signer is None:
+            return ops.move(old, new, key), new_version
+        return ops.move_signed(old, new, key, self._signer.resign), new_version
 
     def incr_version(self, key: Any, delta: int = 1, version: Any = None) -> Any:
         """Move the value to ``version + delta`` atomically, keeping its expiry."""

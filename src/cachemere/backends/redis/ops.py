@@ -38,6 +38,8 @@ Command = tuple[int, Any]
 #: (Distinct from :data:`cachemere.backends.base.Step`/``Logic``, which yield cache calls.)
 CommandLogic = Generator[Command, Any, T]
 Loads = Callable[[bytes], Any]
+#: Loads a value read from a key, or answers ``missing`` (see :func:`get_signed`).
+KeyedLoad = Callable[[str, bytes], Any]
 
 
 class Script:
@@ -71,6 +73,25 @@ if KEYS[1] ~= KEYS[2] then redis.call('RENAME', KEYS[1], KEYS[2]) end
 return 1
 """
 )
+
+
+# Move a value that is still ARGV[1] to another key as ARGV[2], keeping its TTL.
+MOVE_RESIGNED = Script(
+    """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+if KEYS[1] ~= KEYS[2] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+)
+
+#: What a :data:`KeyedLoad` answers for a value that fails verification.
+missing: Final = object()
 
 
 class RedisSerializer:
@@ -136,6 +157,15 @@ def delete(key: str) -> CommandLogic[bool]:
     return bool((yield WRITE, ("DEL", key)))
 
 
+def get_signed(key: str, default: Any, load: KeyedLoad) -> CommandLogic[Any]:
+    """:func:`get` for a signed cache: a value that fails verification is a miss."""
+    raw = yield READ, ("GET", key)
+    if raw is None:
+        return default
+    value = load(key, raw)
+    return default if value is missing else value
+
+
 def has_key(key: str) -> CommandLogic[bool]:
     return bool((yield READ, ("EXISTS", key)))
 
@@ -145,6 +175,20 @@ def get_many(made: Sequence[str], originals: Sequence[Any], loads: Loads) -> Com
         return {}
     values = yield READ, ("MGET", *made)
     return {original: loads(raw) for original, raw in zip(originals, values) if raw is not None}
+
+
+def get_many_signed(made: Sequence[str], originals: Sequence[Any], load: KeyedLoad) -> CommandLogic[Any]:
+    """:func:`get_many` for a signed cache: values that fail verification are left out."""
+    if not made:
+        return {}
+    values = yield READ, ("MGET", *made)
+    found = {}
+    for key, original, raw in zip(made, originals, values):
+        if raw is not None:
+            value = load(key, raw)
+            if value is not missing:
+                found[original] = value
+    return found
 
 
 def set_many(items: Sequence[tuple[str, Any]], expiry: int | None) -> CommandLogic[list[Any]]:
@@ -178,6 +222,24 @@ def move(old: str, new: str, original: Any) -> CommandLogic[None]:
     moved = yield SCRIPT, (MOVE_EXISTING, (old, new), ())
     if not moved:
         raise ValueError(f"Key '{original}' not found")
+
+
+def move_signed(
+    old: str, new: str, original: Any, resign: Callable[[str, str, bytes], bytes | None]
+) -> CommandLogic[None]:
+    """:func:`move` for a signed cache: the signature names the key, so it is made anew for ``new``.
+
+    Read, re-sign here, then move only if the value is still the one read (a
+    writer in between makes it start again); a value that fails verification
+    counts as missing.
+    """
+    while True:
+        raw = yield WRITE, ("GET", old)
+        fresh = None if raw is None else resign(old, new, raw)
+        if fresh is None:
+            raise ValueError(f"Key '{original}' not found")
+        if (yield SCRIPT, (MOVE_RESIGNED, (old, new), (raw, fresh))):
+            return
 
 
 def clear(
