@@ -23,7 +23,9 @@ def secret_bytes(secret: Any, name: str) -> bytes:
     if isinstance(secret, str):
         secret = secret.encode()
     if not isinstance(secret, (bytes, bytearray)) or not secret:
-        raise ImproperlyConfigured(f"{name} must be a non-empty str or bytes, got {secret!r}")
+        # Name the type only: the value may be the secret itself.
+        got = "an empty value" if not secret else f"a {type(secret).__name__}"
+        raise ImproperlyConfigured(f"{name} must be a non-empty str or bytes, got {got}")
     return bytes(secret)
 
 
