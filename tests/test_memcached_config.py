@@ -57,6 +57,10 @@ def test_location_forms(location: Any, servers: list[Any]) -> None:
         (["a:1", 2], "LOCATION entry 2 is not a string"),
         ("a:1;a:1", "names a server twice"),
         (11211, "must be a string or a list"),
+        ("memcached://127.0.0.1:11211", "LOCATION entry 'memcached://127.0.0.1:11211' is a URL"),
+        ("pymemcache://h", "LOCATION entry 'pymemcache://h' is a URL"),
+        (["a:1", "memcache://b:2"], "LOCATION entry 'memcache://b:2' is a URL"),
+        ("host/path:11211", "'host/path:11211' is not 'host:port'"),
     ],
 )
 def test_bad_location_names_alias_and_value(location: Any, fragment: str) -> None:
@@ -77,6 +81,11 @@ def test_culling_options_are_rejected(backend: str) -> None:
 @pytest.mark.parametrize(
     ("backend", "options", "fragment"),
     [
+        (BACKENDS[0], {"ignore_exec": True}, "unknown key 'ignore_exec' (did you mean 'ignore_exc'?)"),
+        (BACKENDS[0], {"connect_timout": 1}, "(did you mean 'connect_timeout'?)"),
+        (BACKENDS[0], {"SIGN_VALUE": True}, "unknown key 'SIGN_VALUE' (did you mean 'SIGN_VALUES'?)"),
+        (BACKENDS[1], {"behavior": {}}, "unknown key 'behavior' (did you mean 'behaviors'?)"),
+        (BACKENDS[1], {"SIGNING_KY": "k"}, "(did you mean 'SIGNING_KEY'?)"),
         (BACKENDS[0], {"no_such_option": 1}, "no_such_option"),
         (BACKENDS[1], {"no_such_option": 1}, "no_such_option"),
         (BACKENDS[1], {"behaviors": {"no_such_behavior": 1}}, "no_such_behavior"),
@@ -87,6 +96,30 @@ def test_bad_options_are_configuration_errors(backend: str, options: dict[str, A
     with pytest.raises(ImproperlyConfigured, match="CACHES\\['mc'\\]: OPTIONS") as info:
         make(backend, OPTIONS=options)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sign_values_option(backend: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"CACHES\['mc'\]: OPTIONS\['SIGN_VALUES'\] must be True or False"):
+        make(backend, OPTIONS={"SIGN_VALUES": "yes"})
+    no_secret = CacheHandler(
+        {"mc": {"BACKEND": backend, "LOCATION": "h:1", "OPTIONS": {"SIGN_VALUES": True}}}, SECRET_KEY=None
+    )
+    with pytest.raises(ImproperlyConfigured, match="CACHES\\['mc'\\]") as info:
+        no_secret["mc"]
+    assert "SIGNING_KEY" in str(info.value) and "SECRET_KEY" in str(info.value)
+    assert make(backend).signs_values is False  # off by default
+    assert make(backend, OPTIONS={"SIGN_VALUES": True, "SIGNING_KEY": "k"}).signs_values is True
+    from_settings = CacheHandler(
+        {"mc": {"BACKEND": backend, "LOCATION": "h:1", "OPTIONS": {"SIGN_VALUES": True}}}, SECRET_KEY="s3cr3t"
+    )["mc"]
+    assert from_settings.signs_values is True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("option", ["serde", "serializer", "deserializer"])
+def test_custom_serialization_cannot_be_signed(option: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=f"OPTIONS '{option}' cannot be combined with SIGN_VALUES"):
+        make(BACKENDS[0], OPTIONS={option: object(), "SIGN_VALUES": True, "SIGNING_KEY": "k"})
 
 
 def test_option_examples_load() -> None:
@@ -159,13 +192,38 @@ def test_valid_keys(backend: str) -> None:
     assert type(cache).memoize_keys is True
 
 
-def test_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+MISSING_LIBRARY = """
+import sys
+sys.modules[{library!r}] = None  # as if it were not installed
+from cachemere import CacheHandler
+from cachemere.exceptions import InvalidCacheBackendError
+caches = CacheHandler({{"mc": {{"BACKEND": "cachemere.backends.memcached.{backend}", "LOCATION": "h:1"}}}})
+try:
+    caches["mc"]
+except InvalidCacheBackendError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "library", "extra", "other"),
+    [
+        ("PyMemcacheCache", "pymemcache", "cachemere[memcached]", "pylibmc"),
+        ("PyLibMCCache", "pylibmc", "cachemere[pylibmc]", "pymemcache"),
+    ],
+)
+def test_missing_library_names_its_own_extra(backend: str, library: str, extra: str, other: str) -> None:
+    """In a fresh interpreter with the library hidden: the error names the extra that installs it."""
+    import subprocess
     import sys
 
-    monkeypatch.setitem(sys.modules, "pylibmc", None)
-    monkeypatch.delitem(sys.modules, "cachemere.backends.memcached.pylibmc", raising=False)
-    with pytest.raises(ImproperlyConfigured, match=r"pip install 'cachemere\[memcached\]'"):
-        make(BACKENDS[1])
+    script = MISSING_LIBRARY.format(library=library, backend=backend)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    message = result.stdout.strip()
+    assert f"pip install '{extra}'" in message
+    assert f"cachemere's {backend} needs {library}" in message and "'mc'" in message
+    assert other not in message  # the other library is not needed, and not mentioned
 
 
 def test_multi_get_reply_parser() -> None:

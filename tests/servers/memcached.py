@@ -1,5 +1,8 @@
 """Real memcached servers for the tests: three on TCP, one on a Unix socket, SASL on demand.
 
+SASL needs saslpasswd2 (Debian package sasl2-bin, which scripts/test installs);
+without it the SASL test fails rather than skip.
+
 Each runs daemonized (``-d``) with its pidfile in a directory of its own and is
 stopped by the PID it recorded.  Test modules share one set per session
 through the :func:`memcached_servers` fixture (import it into the module); the
@@ -79,7 +82,7 @@ class MemcachedServer:
         return bool(self.client().version())
 
     def _sasl_config(self) -> Path:
-        saslpasswd2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+        saslpasswd2 = require_binary("saslpasswd2")  # Debian package sasl2-bin
         config = self.directory / "sasl"
         config.mkdir(exist_ok=True)
         database = config / "sasldb2"
@@ -130,11 +133,6 @@ def _alive(pid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
-
-
-def sasl_available() -> bool:
-    """SASL needs saslpasswd2 (Debian package sasl2-bin) to create the user."""
-    return bool(shutil.which("saslpasswd2") or Path("/usr/sbin/saslpasswd2").exists())
 
 
 @dataclass

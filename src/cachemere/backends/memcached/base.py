@@ -14,7 +14,10 @@ their class, so each needs only its own library installed.
 
 Clients are not thread-safe, and async twins run in worker threads, so each
 thread gets its own client (made on first use), and a forked child makes new
-ones rather than share its parent's sockets.
+ones rather than share its parent's sockets (see :func:`_after_fork_in_child`).
+
+With ``OPTIONS["SIGN_VALUES"]`` values are signed (:mod:`.signed`): a value
+that does not verify is a miss and is never unpickled.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from ...conf import suggest
 from ...exceptions import ImproperlyConfigured, InvalidCacheKey
+from ...signing import configured_secret
 from ..base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout
 from ..keys import is_memcache_safe, memcache_key_warnings
+from .signed import Sealer
 
 # PyMemcacheCache and PyLibMCCache are imported on first use (see __getattr__).
-__all__ = ["BaseMemcachedCache", "Server", "parse_location"]
+__all__ = ["OWN_OPTIONS", "BaseMemcachedCache", "Server", "parse_location", "server_name"]
 
 #: A server as pymemcache names it: ``(host, port)``, or a Unix socket path.
 Server = tuple[str, int] | str
@@ -49,6 +55,9 @@ _DEFAULT_PORT = 11211
 _SEPARATORS = re.compile(r"[;,]")
 _IPV6 = re.compile(r"\[(?P<host>[^\]]+)\](?::(?P<port>.*))?")
 _UNSUPPORTED_OPTIONS = ("MAX_ENTRIES", "CULL_FREQUENCY")
+#: OPTIONS the backend reads itself; every other option goes to the client library.
+OWN_OPTIONS = frozenset({"SIGN_VALUES", "SIGNING_KEY"})
+_MISSING = object()
 
 
 def _parse_server(entry: Any) -> Server:
@@ -56,6 +65,12 @@ def _parse_server(entry: Any) -> Server:
         host, port = entry
     elif not isinstance(entry, str):
         raise ImproperlyConfigured(f"LOCATION entry {entry!r} is not a string")
+    elif "://" in entry:
+        # Otherwise "memcached://h:1" reads as host "memcached://h", a DNS error much later.
+        raise ImproperlyConfigured(
+            f"LOCATION entry {entry!r} is a URL: memcached servers are written "
+            "'host:port' or 'unix:/path/to/socket', without a scheme"
+        )
     elif entry.startswith(("unix:", "/")):
         path = entry.removeprefix("unix:")
         if not path:
@@ -71,11 +86,19 @@ def _parse_server(entry: Any) -> Server:
         number = int(port)
     except (TypeError, ValueError):
         number = 0
-    if not host or not 0 < number < 65536:
+    if not isinstance(host, str) or not host or "/" in host or not 0 < number < 65536:
         raise ImproperlyConfigured(
             f"LOCATION entry {entry!r} is not 'host:port' or 'unix:/path/to/socket'"
         )
     return (host, number)
+
+
+def server_name(server: Server) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) or the socket path, as LOCATION writes it."""
+    if isinstance(server, str):
+        return server
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_location(location: Any) -> list[Server]:
@@ -97,26 +120,62 @@ def parse_location(location: Any) -> list[Server]:
 
 
 class _ThreadClient(threading.local):
-    """This thread's client, made on first use in each thread."""
+    """This thread's client, made on first use in each thread and recorded in ``made``."""
 
-    def __init__(self, make: Callable[[], Any]) -> None:
+    def __init__(self, make: Callable[[], Any], made: weakref.WeakSet[Any]) -> None:
         self.client = make()
+        with _fork_lock:
+            made.add(self.client)
 
 
 _live: weakref.WeakSet[BaseMemcachedCache] = weakref.WeakSet()
+# Held across fork() so that no client is recorded half-way, and so that a
+# child inherits a strong reference to every client it must not free.
+_fork_lock = threading.Lock()
+_inherited: list[Any] = []
 
 
-def _forget_clients_in_child() -> None:
-    # A child sharing its parent's sockets would read replies meant for the parent.
+def _before_fork() -> None:
+    _fork_lock.acquire()
+    for cache in list(_live):
+        if cache._keep_inherited_clients:
+            _inherited.extend(cache._clients)
+
+
+def _after_fork_in_parent() -> None:
+    _inherited.clear()
+    _fork_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """Give the child new clients; abandon, never free, the ones it inherited.
+
+    A child sharing its parent's sockets would read replies meant for the
+    parent.  And freeing an inherited libmemcached client sends ``quit`` and
+    shuts the socket down, which the parent shares: its next calls fail.  So
+    those clients get a reference that is never released (the sockets close
+    with the child, which does not disturb the parent).
+    """
+    if _inherited:
+        import ctypes
+
+        for client in _inherited:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
+        _inherited.clear()
+    _fork_lock.release()
     for cache in list(_live):
         cache._reset_clients()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_clients_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
-def _same(value: Any) -> Any:
+def _same(key: str, value: Any) -> Any:
     return value
 
 
@@ -131,34 +190,77 @@ class BaseMemcachedCache(BaseCache):
     _refused: ClassVar[tuple[type[BaseException], ...]] = ()
     #: The library's exceptions for incr/decr of a missing key.
     _not_found: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: The library's exceptions for incr/decr of a value that is not a number (among others).
+    _incr_refused: ClassVar[tuple[type[BaseException], ...]] = ()
     #: Library name for error messages.
     library: ClassVar[str] = ""
-    #: Prepares a value for the client (see the library modules).
-    _pack: Callable[[Any], Any] = staticmethod(_same)
+    #: The OPTIONS names the client library takes.
+    library_options: ClassVar[frozenset[str]] = frozenset()
+    #: True when freeing a client in a forked child would disturb the parent's connections.
+    _keep_inherited_clients: ClassVar[bool] = False
 
     def __init__(self, server: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         options = dict(params.get("OPTIONS") or {})
+        self._check_option_names(options)
+        self._sealer = self._make_sealer(options)
+        self._servers = parse_location(server)
+        self._options = {name: value for name, value in options.items() if name not in OWN_OPTIONS}
+        #: Prepares ``(made key, value)`` for the client (see the library modules).
+        self._pack: Callable[[str, Any], Any] = self._packer()
+        try:
+            self._reset_clients()
+        except (TypeError, ValueError) as exc:
+            raise ImproperlyConfigured(f"OPTIONS rejected by {self.library}: {exc}") from exc
+        _live.add(self)
+
+    def _check_option_names(self, options: Mapping[str, Any]) -> None:
         for name in _UNSUPPORTED_OPTIONS:
             if name in options:
                 raise ImproperlyConfigured(
                     f"OPTIONS {name!r} is not supported by memcached, which evicts by "
                     "memory (its -m setting); remove it"
                 )
-        self._servers = parse_location(server)
-        self._options = options
-        try:
-            self._reset_clients()
-        except (TypeError, ValueError) as exc:
-            raise ImproperlyConfigured(f"OPTIONS {options!r} rejected by {self.library}: {exc}") from exc
-        _live.add(self)
+        known = self.library_options | OWN_OPTIONS
+        for name in options:
+            if name not in known:
+                raise ImproperlyConfigured(
+                    f"OPTIONS has an unknown key {name!r}{suggest(str(name), known)}; "
+                    f"{type(self).__name__} takes {', '.join(sorted(known))}"
+                )
+
+    def _make_sealer(self, options: Mapping[str, Any]) -> Sealer | None:
+        sign_values = options.get("SIGN_VALUES", False)
+        if type(sign_values) is not bool:
+            raise ImproperlyConfigured(
+                f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}"
+            )
+        if not sign_values:
+            return None
+        secret = configured_secret(options, self.settings)
+        if secret is None:
+            raise ImproperlyConfigured(
+                "OPTIONS['SIGN_VALUES'] needs a secret: set OPTIONS['SIGNING_KEY'] "
+                "or the SECRET_KEY setting"
+            )
+        return Sealer(secret)
+
+    @property
+    def signs_values(self) -> bool:
+        """True when values are signed (``OPTIONS["SIGN_VALUES"]``)."""
+        return self._sealer is not None
+
+    def _packer(self) -> Callable[[str, Any], Any]:
+        """``(made key, value) -> what the client stores``; the signed form when signing."""
+        return _same
 
     def _client_factory(self, servers: list[Server], options: dict[str, Any]) -> Callable[[], Any]:
         """A callable making a client for one thread (it may hand out a shared thread-safe one)."""
         raise NotImplementedError
 
     def _reset_clients(self) -> None:
-        self._local = _ThreadClient(self._client_factory(self._servers, self._options))
+        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._local = _ThreadClient(self._client_factory(self._servers, self._options), self._clients)
 
     # -- keys and timeouts ----------------------------------------------------
 
@@ -175,13 +277,13 @@ class BaseMemcachedCache(BaseCache):
             f"(longer than {MEMCACHE_MAX_KEY_LENGTH} bytes in UTF-8)"
         )
 
-    def get_backend_timeout(self, timeout: Timeout = DEFAULT_TIMEOUT) -> int:  # type: ignore[override]
+    def get_backend_timeout(self, timeout: Timeout = DEFAULT_TIMEOUT) -> int:
         """memcached's expiry: seconds, a Unix time beyond 30 days, 0 for never."""
         if timeout is DEFAULT_TIMEOUT:
             timeout = self.default_timeout
         if timeout is None:
             return 0
-        seconds = int(timeout)  # type: ignore[arg-type]
+        seconds = int(timeout)  # type: ignore[arg-type]  # DEFAULT_TIMEOUT is replaced above
         if seconds <= 0:
             # memcached counts whole seconds: a positive fraction keeps the value one.
             return 1 if timeout > 0 else _EXPIRED  # type: ignore[operator]
@@ -198,16 +300,20 @@ class BaseMemcachedCache(BaseCache):
 
     def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         key = self.make_and_validate_key(key, version)
-        return bool(self._local.client.add(key, self._pack(value), self.get_backend_timeout(timeout)))
+        return bool(self._local.client.add(key, self._pack(key, value), self.get_backend_timeout(timeout)))
 
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
-        return self._local.client.get(self.make_and_validate_key(key, version), default)
+        made = self.make_and_validate_key(key, version)
+        sealer = self._sealer
+        if sealer is None:
+            return self._local.client.get(made, default)
+        return sealer.open(made, self._local.client.get(made), default)
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
         key = self.make_and_validate_key(key, version)
         client = self._local.client
         try:
-            stored = client.set(key, self._pack(value), self.get_backend_timeout(timeout))
+            stored = client.set(key, self._pack(key, value), self.get_backend_timeout(timeout))
         except self._refused:
             # Whatever the server did, the old value must not outlive a failed set.
             client.delete(key)
@@ -232,13 +338,23 @@ class BaseMemcachedCache(BaseCache):
     # -- server-side and multi-key operations ---------------------------------
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> Any:
-        """Atomic on the server, keeps the expiry; memcached floors ``decr`` at 0."""
+        """Atomic on the server, keeps the expiry; memcached floors ``decr`` at 0.
+
+        TypeError for a stored value that is not an integer, as for ``None + 1``.
+        """
         made = self.make_and_validate_key(key, version)
         client = self._local.client
         try:
             value = client.decr(made, -delta) if delta < 0 else client.incr(made, delta)
         except self._not_found:
             value = None
+        except self._incr_refused as exc:
+            # The libraries' errors for a non-numeric value are too broad to trust
+            # alone (pylibmc's binary protocol gives UnknownReadFailure): look.
+            stored = client.get(made, _MISSING)
+            if stored is _MISSING or type(stored) is int:
+                raise
+            raise TypeError(f"Key '{made}' holds a value memcached cannot increment: {exc}") from exc
         # pymemcache answers a miss with None, and False when ignore_exc hid an error.
         if value is None or value is False:
             raise ValueError(f"Key '{made}' not found")
@@ -249,7 +365,11 @@ class BaseMemcachedCache(BaseCache):
         if not key_map:
             return {}
         found = self._local.client.get_multi(list(key_map))
-        return {key_map[made]: value for made, value in found.items()}
+        sealer = self._sealer
+        if sealer is None:
+            return {key_map[made]: value for made, value in found.items()}
+        opened = ((made, sealer.open(made, stored, _MISSING)) for made, stored in found.items())
+        return {key_map[made]: value for made, value in opened if value is not _MISSING}
 
     def set_many(
         self, data: Mapping[Any, Any], timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None
@@ -259,7 +379,7 @@ class BaseMemcachedCache(BaseCache):
             return []
         key_map = self._key_map(data, version)
         pack = self._pack
-        values = {made: pack(data[key]) for made, key in key_map.items()}
+        values = {made: pack(made, data[key]) for made, key in key_map.items()}
         exptime = self.get_backend_timeout(timeout)
         client = self._local.client
         try:

@@ -2,24 +2,35 @@
 
 pylibmc serializes in C: ``bytes``, ``str`` and ``int`` as they are (so
 ``incr`` works on the server), anything else pickled.  It would store a
-``bool`` as the integer 1 or 0, so the backend has pylibmc pickle bools.
+``bool`` as the integer 1 or 0, so the backend has pylibmc pickle bools.  With
+``SIGN_VALUES`` the backend stores :mod:`.signed`'s bytes, and a client class
+whose ``deserialize`` never unpickles reads them back.
+
+This is the one module that relies on pylibmc's behaviour beyond its
+documented calls: ``Client.clone`` keeping the subclass, the
+``serialize``/``deserialize`` hooks, and that freeing a client sends ``quit``
+and shuts its sockets down (hence ``_keep_inherited_clients``, see
+:mod:`.base`); tests/test_memcached_canary.py checks them.  pylibmc ships no
+type information: its names are ``Any`` to mypy.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 try:
     import pylibmc
-except ImportError as exc:  # pragma: no cover - depends on the environment
+except ImportError as exc:
     raise ImportError(
-        f"cachemere's PyLibMCCache needs pylibmc: pip install 'cachemere[memcached]' ({exc})"
+        f"cachemere's PyLibMCCache needs pylibmc: pip install 'cachemere[pylibmc]' ({exc})"
     ) from exc
 
-from .base import BaseMemcachedCache, Server
+from .base import BaseMemcachedCache, Server, server_name
+from .signed import INTEGER_FLAGS
 
-__all__ = ["PyLibMCCache"]
+__all__ = ["PyLibMCCache", "VerifyingClient"]
 
 
 class _PickledBool:
@@ -37,7 +48,7 @@ class _PickledBool:
 _TRUE, _FALSE = _PickledBool(True), _PickledBool(False)
 
 
-def _keep_bools(value: Any) -> Any:
+def _keep_bools(key: str, value: Any) -> Any:
     if value is True:
         return _TRUE
     if value is False:
@@ -45,11 +56,18 @@ def _keep_bools(value: Any) -> Any:
     return value
 
 
-def _server_string(server: Server) -> str:
-    if isinstance(server, str):
-        return server  # a Unix socket path
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+class VerifyingClient(pylibmc.Client):  # type: ignore[misc]  # pylibmc.Client is Any (no stubs)
+    """A pylibmc client that never unpickles: raw bytes (to verify), ints, else None."""
+
+    def deserialize(self, data: bytes, flags: int) -> Any:
+        if flags == 0:
+            return data
+        if flags in INTEGER_FLAGS:
+            try:
+                return int(data)
+            except ValueError:
+                return None
+        return None
 
 
 class PyLibMCCache(BaseMemcachedCache):
@@ -63,13 +81,21 @@ class PyLibMCCache(BaseMemcachedCache):
     """
 
     library = "pylibmc.Client"
+    library_options = frozenset(inspect.signature(pylibmc.Client.__init__).parameters) - {"self", "servers"}
+    _keep_inherited_clients = True
     _refused = (pylibmc.TooBig,)
     _not_found = (pylibmc.NotFound,)
-    _pack = staticmethod(_keep_bools)
+    # UnknownReadFailure: the binary protocol's answer for a non-numeric value.
+    _incr_refused = (pylibmc.ClientError, pylibmc.UnknownReadFailure)
+
+    def _packer(self) -> Callable[[str, Any], Any]:
+        return _keep_bools if self._sealer is None else self._sealer.seal
 
     def _client_factory(self, servers: list[Server], options: dict[str, Any]) -> Callable[[], Any]:
         behaviors = {"ketama": True, **(options.get("behaviors") or {})}
-        template = pylibmc.Client(
-            [_server_string(server) for server in servers], **{**options, "behaviors": behaviors}
+        client_class = pylibmc.Client if self._sealer is None else VerifyingClient
+        template = client_class(
+            [server_name(server) for server in servers], **{**options, "behaviors": behaviors}
         )
-        return template.clone
+        clone: Callable[[], Any] = template.clone
+        return clone

@@ -5,35 +5,52 @@ cannot be pickled raises even with ``ignore_exc``), with pymemcache's own flags:
 ``bytes`` as they are, ``str`` as UTF-8, ``int`` as decimal digits (so
 ``incr`` works on the server), anything else pickled.  Django's
 ``PyMemcacheCache`` (``pickle_serde``) reads and writes the same format, and
-keys land on the same servers (pymemcache's rendezvous hashing).
+keys land on the same servers (pymemcache's rendezvous hashing).  With
+``SIGN_VALUES`` values are stored in :mod:`.signed`'s form instead.
+
+This is the one module that uses pymemcache's private names (``Client._connect``,
+``sock``, ``_raise_errors``; ``HashClient._dead_clients``, ``_failed_clients``,
+``_retry_dead``, ``_get_client``, ``_safely_run_func``, ``_safely_run_set_many``;
+``RendezvousHash.nodes``); tests/test_memcached_canary.py fails if one goes.
+pymemcache ships no type information: the imports are ``Any`` to mypy.
 """
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
+# pymemcache has no stubs or py.typed: its names are Any here (pyproject.toml's mypy overrides).
 try:
     from pymemcache.client.base import Client
     from pymemcache.client.hash import HashClient
     from pymemcache.client.rendezvous import RendezvousHash
     from pymemcache.exceptions import (
+        MemcacheClientError,
         MemcacheError,
         MemcacheServerError,
         MemcacheUnexpectedCloseError,
         MemcacheUnknownError,
     )
-    from pymemcache.serde import FLAG_INTEGER, FLAG_LONG, FLAG_PICKLE, FLAG_TEXT
-except ImportError as exc:  # pragma: no cover - depends on the environment
+    from pymemcache.serde import (
+        FLAG_INTEGER,
+        FLAG_LONG,
+        FLAG_PICKLE,
+        FLAG_TEXT,
+    )
+except ImportError as exc:
     raise ImportError(
         f"cachemere's PyMemcacheCache needs pymemcache: pip install 'cachemere[memcached]' ({exc})"
     ) from exc
 
-from .base import BaseMemcachedCache, Server
+from ...exceptions import ImproperlyConfigured
+from .base import BaseMemcachedCache, Server, server_name
+from .signed import INTEGER_FLAGS, Sealer
 
-__all__ = ["Connection", "PyMemcacheCache", "Ring", "Serde", "pack", "unpack"]
+__all__ = ["Connection", "PyMemcacheCache", "Ring", "Serde", "SignedSerde", "pack", "unpack"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _RECV_SIZE = 65536
@@ -41,8 +58,11 @@ _TEXT = b"%d" % FLAG_TEXT
 _CUSTOM_SERIALIZATION = ("serde", "serializer", "deserializer")
 
 
-def pack(value: Any) -> tuple[bytes, int]:
-    """``(data, flags)`` for ``value``, as pymemcache's ``pickle_serde`` would store it."""
+def pack(key: str, value: Any) -> tuple[bytes, int]:
+    """``(data, flags)`` for ``value``, as pymemcache's ``pickle_serde`` would store it.
+
+    ``key`` (the made key) is not used: it is there for the signing packer.
+    """
     kind = type(value)
     if kind is str:
         return value.encode(), FLAG_TEXT
@@ -66,6 +86,28 @@ def unpack(data: bytes, flags: int) -> Any:
     return data
 
 
+def _signed_packer(sealer: Sealer) -> Callable[[str, Any], tuple[bytes, int]]:
+    seal = sealer.seal
+
+    def pack_signed(key: str, value: Any) -> tuple[bytes, int]:
+        sealed = seal(key, value)
+        return (b"%d" % sealed, FLAG_INTEGER) if type(sealed) is int else (sealed, 0)
+
+    return pack_signed
+
+
+def _stored_signed(data: bytes, flags: int) -> Any:
+    """What a signing cache may read: raw bytes (to verify) or an int; None for the rest."""
+    if flags == 0:
+        return data
+    if flags in INTEGER_FLAGS:
+        try:
+            return int(data)
+        except ValueError:
+            return None
+    return None  # never unpickled: a miss
+
+
 class Serde:
     """pymemcache serde for values the backend has packed already."""
 
@@ -78,19 +120,46 @@ class Serde:
         return unpack(data, flags)
 
 
+class SignedSerde(Serde):
+    """Serde of a signing cache: hands back bytes for the backend to verify, ints, or None."""
+
+    @staticmethod
+    def deserialize(key: Any, data: bytes, flags: int) -> Any:
+        return _stored_signed(data, flags)
+
+
 def _unpack_reply(key: str, data: bytes, flags: bytes) -> Any:
     # Text first, without another call: it is the common case.
     return data.decode() if flags == _TEXT else unpack(data, int(flags))
 
 
+def _signed_reply(key: str, data: bytes, flags: bytes) -> Any:
+    return _stored_signed(data, int(flags))
+
+
+def name_server(exc: BaseException, where: str) -> None:
+    """Make ``exc`` name the memcached server(s) ``where``, keeping its type."""
+    text = f"memcached server {where}"
+    if text in str(exc):
+        return
+    if isinstance(exc, OSError) and exc.strerror:
+        exc.strerror = f"{exc.strerror} ({text})"
+    elif len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]} ({text})",)
+    elif not exc.args:
+        exc.args = (text,)
+    else:
+        exc.add_note(text)
+
+
 def _recv(sock: Any, size: int) -> bytes:
-    data = sock.recv(size)
+    data: bytes = sock.recv(size)
     if not data:
         raise MemcacheUnexpectedCloseError()
     return data
 
 
-class Connection(Client):
+class Connection(Client):  # type: ignore[misc]  # Client is Any (no stubs)
     """pymemcache's ``Client`` with gets that parse the reply in place.
 
     ``Client.get_many`` re-checks every key and reads the reply line by line
@@ -115,7 +184,8 @@ class Connection(Client):
         except TypeError:  # bytes keys
             command = b""
         if self.key_prefix or not command:
-            return super().get_many(keys)
+            found: dict[Any, Any] = super().get_many(keys)
+            return found
         return self._fetch(command)
 
     get_multi = get_many
@@ -125,7 +195,8 @@ class Connection(Client):
             if self.sock is None:
                 self._connect()
             self.sock.sendall(command)
-            return self._read_values(self.sock)
+            found: dict[str, Any] = self._read_values(self.sock)
+            return found
         except Exception:
             self.close()
             if self.ignore_exc:
@@ -136,6 +207,8 @@ class Connection(Client):
         """``(key, data, flags as digits) -> value`` for this client's serde."""
         if self.serde is Serde:
             return _unpack_reply
+        if self.serde is SignedSerde:
+            return _signed_reply
         deserialize = self.serde.deserialize
         return lambda key, data, flags: deserialize(key, data, int(flags))
 
@@ -156,7 +229,7 @@ class Connection(Client):
         lines = buf.split(b"\r\n")
         if len(lines) % 2 or lines[-2] != b"END" or lines[-1]:
             return None
-        convert, found = self._converter(), {}
+        convert, found = self._converter(), dict[str, Any]()
         text = _TEXT if convert is _unpack_reply else None  # decoded here, without a call
         for index in range(0, len(lines) - 2, 2):
             header, data = lines[index].split(), lines[index + 1]
@@ -168,7 +241,7 @@ class Connection(Client):
 
     def _walk_values(self, sock: Any, buf: bytes) -> dict[str, Any]:
         """Parse a reply from ``buf`` on, reading the rest from ``sock`` as needed."""
-        convert, found, pos = self._converter(), {}, 0
+        convert, found, pos = self._converter(), dict[str, Any](), 0
         while True:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:  # the line goes on in the next packet
@@ -193,7 +266,7 @@ class Connection(Client):
             pos = end + 2
 
 
-class _Rendezvous(RendezvousHash):
+class _Rendezvous(RendezvousHash):  # type: ignore[misc]  # RendezvousHash is Any (no stubs)
     """pymemcache's default hashing, skipped when only one server is alive."""
 
     def get_node(self, key: Any) -> Any:
@@ -201,15 +274,45 @@ class _Rendezvous(RendezvousHash):
         return nodes[0] if len(nodes) == 1 else super().get_node(key)
 
 
-class Ring(HashClient):
+class Ring(HashClient):  # type: ignore[misc]  # HashClient is Any (no stubs)
     """``HashClient`` whose multi-key calls make one round trip per server.
 
     (``HashClient.delete_many`` deletes key by key, and its ``get_many`` and
     ``set_many`` hash each key even when there is one server.)  Failures go
-    through ``HashClient``'s own handling: retries, dead servers, ``ignore_exc``.
+    through ``HashClient``'s own handling: retries, dead servers, ``ignore_exc``;
+    their errors name the server.
     """
 
     client_class = Connection
+
+    def _down(self) -> str:
+        servers = [*self._dead_clients, *(s for s in self._failed_clients if s not in self._dead_clients)]
+        return ", ".join(server_name(server) for server in servers) or "none left"
+
+    def _get_client(self, key: Any) -> Any:
+        # The backend has validated its keys: HashClient's own check is skipped.
+        if self._dead_clients:
+            self._retry_dead()
+        node = self.hasher.get_node(key)
+        if node is None:
+            if self.ignore_exc:
+                return None
+            raise MemcacheError(f"All servers seem to be down right now ({self._down()})")
+        return self.clients[node]
+
+    def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._safely_run_func(client, func, default_val, *args, **kwargs)
+        except Exception as exc:
+            name_server(exc, server_name(client.server))
+            raise
+
+    def _safely_run_set_many(self, client: Any, values: Any, *args: Any) -> list[Any]:
+        try:
+            return list(super()._safely_run_set_many(client, values, *args))
+        except Exception as exc:
+            name_server(exc, server_name(client.server))
+            raise
 
     def _by_server(self, keys: Iterable[Any]) -> list[tuple[Client, Any]]:
         if self._dead_clients:
@@ -224,14 +327,16 @@ class Ring(HashClient):
             if node is None:  # no server left alive
                 if self.ignore_exc:
                     return []
-                raise MemcacheError("All servers seem to be down right now")
+                raise MemcacheError(f"All servers seem to be down right now ({self._down()})")
             batches.setdefault(node, []).append(key)
         return [(self.clients[node], batch) for node, batch in batches.items()]
 
     def get_many(self, keys: Iterable[Any], gets: bool = False, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        found: dict[Any, Any]
         if gets or args or kwargs:
-            return super().get_many(keys, gets, *args, **kwargs)
-        found: dict[Any, Any] = {}
+            found = super().get_many(keys, gets, *args, **kwargs)
+            return found
+        found = {}
         for client, batch in self._by_server(keys):
             found.update(self._safely_run_func(client, client.get_many, {}, batch))
         return found
@@ -259,18 +364,39 @@ class Ring(HashClient):
     delete_multi = delete_many
 
 
+def _keyword_names(function: Callable[..., Any]) -> frozenset[str]:
+    parameters = inspect.signature(function).parameters
+    return frozenset(name for name in parameters if name not in ("self", "servers"))
+
+
 class PyMemcacheCache(BaseMemcachedCache):
     """memcached through pymemcache; OPTIONS go to :class:`Ring` (a ``HashClient``).
 
     Defaults, which OPTIONS override: ``allow_unicode_keys=True``,
     ``default_noreply=False`` (so add/set/delete report what happened) and
-    cachemere's serialization (off when OPTIONS name a ``serde``).  With
-    ``use_pooling`` every thread shares one client and its pools; otherwise
-    each thread has a client of its own.
+    cachemere's serialization (off when OPTIONS name a ``serde``; not allowed
+    with ``SIGN_VALUES``).  With ``use_pooling`` every thread shares one client
+    and its pools; otherwise each thread has a client of its own.
     """
 
     library = "pymemcache's HashClient"
+    library_options = _keyword_names(HashClient.__init__)
     _refused = (MemcacheServerError,)
+    _incr_refused = (MemcacheClientError,)
+
+    def _custom_serialization(self) -> list[str]:
+        return [name for name in _CUSTOM_SERIALIZATION if name in self._options]
+
+    def _packer(self) -> Callable[[str, Any], Any]:
+        if self._sealer is not None:
+            custom = self._custom_serialization()
+            if custom:
+                raise ImproperlyConfigured(
+                    f"OPTIONS {custom[0]!r} cannot be combined with SIGN_VALUES, "
+                    "which stores values in its own signed form"
+                )
+            return _signed_packer(self._sealer)
+        return super()._packer() if self._custom_serialization() else pack
 
     def _client_factory(self, servers: list[Server], options: dict[str, Any]) -> Callable[[], Ring]:
         defaults: dict[str, Any] = {
@@ -278,9 +404,8 @@ class PyMemcacheCache(BaseMemcachedCache):
             "default_noreply": False,
             "hasher": _Rendezvous,
         }
-        if not any(name in options for name in _CUSTOM_SERIALIZATION):
-            defaults["serde"] = Serde
-            self._pack = pack
+        if not self._custom_serialization():
+            defaults["serde"] = Serde if self._sealer is None else SignedSerde
         make = partial(Ring, servers, **{**defaults, **options})
         if options.get("use_pooling"):
             shared = make()  # pooled clients are thread-safe
