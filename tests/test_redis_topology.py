@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from cachemere import CacheHandler
 from cachemere.backends.redis import RedisCache, backend
 from cachemere.exceptions import ImproperlyConfigured
 from servers.common import wait_until
-from servers.redis import ACL_USER, Servers, redis_servers
+from servers.redis import ACL_USER, RedisServer, Servers, make_tls_files, redis_servers
 
 __all__ = ["redis_servers"]
 
@@ -146,9 +147,31 @@ def test_db_option_selects_the_database(servers: Servers) -> None:
     assert servers.leader.client(db=0).get(":1:in-db-3") is None
 
 
-def test_rediss_location_makes_tls_connections() -> None:
-    cache = make("rediss://127.0.0.1:1/0")
-    assert issubclass(cache._leader.connection_pool.connection_class, redis.SSLConnection)
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    directory = tmp_path_factory.mktemp("tls-redis")
+    server = RedisServer(directory, tls=make_tls_files(directory / "certs")).start()
+    yield server
+    server.stop()
+
+
+def test_rediss_round_trip_verified_by_the_ca(tls_server: RedisServer) -> None:
+    assert tls_server.tls is not None
+    cache = make(f"{tls_server.url}/0", OPTIONS={"ssl_ca_certs": str(tls_server.tls.ca)})
+    cache.set("over-tls", {"a": 1})
+    assert cache.get("over-tls") == {"a": 1}
+    assert asyncio.run(cache.aget("over-tls")) == {"a": 1}
+    assert tls_server.admin.get(":1:over-tls") is not None
+
+
+def test_rediss_with_the_wrong_ca_is_refused(tls_server: RedisServer, tmp_path: Path) -> None:
+    other = make_tls_files(tmp_path, "other")
+    cache = make(f"{tls_server.url}/0", OPTIONS={"ssl_ca_certs": str(other.ca)})
+    with pytest.raises(redis.ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        cache.set("never", 1)
+    with pytest.raises(redis.ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        asyncio.run(cache.aget("never"))
+    assert tls_server.admin.exists(":1:never") == 0
 
 
 # -- authentication ----------------------------------------------------------------

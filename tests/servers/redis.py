@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from servers.common import Shared, free_port, require_binary, wait_until
+from servers.common import Shared, free_port, require_binary, run, stop_pidfile, wait_until
 
 ACL_USER = "alice"
 ACL_PASSWORD = "s3cret"
@@ -36,6 +36,8 @@ class RedisServer:
     extra: tuple[str, ...] = ()
     username: str | None = None
     password: str | None = None
+    #: Serve TLS only (on ``port``) with these certificates.
+    tls: TLSFiles | None = None
     pid: int | None = None
     _admin: Any = field(default=None, repr=False)
 
@@ -50,9 +52,19 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
         if self.username:
-            return f"redis://{self.username}:{self.password}@127.0.0.1:{self.port}"
-        return f"redis://127.0.0.1:{self.port}"
+            return f"{scheme}://{self.username}:{self.password}@127.0.0.1:{self.port}"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+            "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+            "--tls-ca-cert-file", str(self.tls.ca),
+        ]  # fmt: skip
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +72,7 @@ class RedisServer:
         subprocess.run(
             [
                 require_binary("redis-server"),
-                "--port", str(self.port), "--bind", "127.0.0.1",
+                *self._listen(), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "yes",
                 "--pidfile", str(self.pidfile), "--logfile", str(self.directory / "redis.log"),
                 "--dir", str(self.directory),
@@ -68,7 +80,11 @@ class RedisServer:
             ],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        wait_until(lambda: self.pidfile.exists() and self.client().ping(), f"redis on {self.port}")
+        try:
+            wait_until(lambda: self.pidfile.exists() and self.client().ping(), f"redis on {self.port}")
+        except RuntimeError:
+            stop_pidfile(self.pidfile)  # started but unusable: never leave it running
+            raise
         self.pid = int(self.pidfile.read_text().strip())
         return self
 
@@ -92,8 +108,10 @@ class RedisServer:
         """A plain redis-py client on this server (as the admin user), for inspecting it."""
         import redis
 
+        if self.tls is not None:
+            kwargs = {"ssl": True, "ssl_ca_certs": str(self.tls.ca), **kwargs}
         return redis.Redis(
-            port=self.port, username=self.username, password=self.password,
+            host="127.0.0.1", port=self.port, username=self.username, password=self.password,
             socket_timeout=5, **kwargs,
         )  # fmt: skip
 
@@ -111,6 +129,32 @@ class RedisServer:
 
     def connections_received(self) -> int:
         return int(self.admin.info("stats")["total_connections_received"])
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A throwaway CA and a server certificate it signed, for 127.0.0.1."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path, name: str = "test") -> TLSFiles:
+    """Generate a CA and a server certificate for IP 127.0.0.1 with the openssl command."""
+    directory.mkdir(parents=True, exist_ok=True)
+    openssl = require_binary("openssl")
+    ca, ca_key = directory / f"{name}-ca.crt", directory / f"{name}-ca.key"
+    cert, key, csr = directory / f"{name}.crt", directory / f"{name}.key", directory / f"{name}.csr"
+    extensions = directory / f"{name}.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    run(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-keyout", str(ca_key), "-out", str(ca), "-subj", f"/CN={name} CA")
+    run(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+        "-subj", "/CN=127.0.0.1")
+    run(openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-out", str(cert), "-extfile", str(extensions))  # fmt: skip
+    return TLSFiles(ca, cert, key)
 
 
 def _exited(pid: int) -> bool:
