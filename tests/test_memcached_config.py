@@ -100,7 +100,8 @@ def test_bad_options_are_configuration_errors(backend: str, options: dict[str, A
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sign_values_option(backend: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match=r"CACHES\['mc'\]: OPTIONS\['SIGN_VALUES'\] must be True or False"):
+    must_be_bool = r"CACHES\['mc'\]: OPTIONS\['SIGN_VALUES'\] must be True or False"
+    with pytest.raises(ImproperlyConfigured, match=must_be_bool):
         make(backend, OPTIONS={"SIGN_VALUES": "yes"})
     no_secret = CacheHandler(
         {"mc": {"BACKEND": backend, "LOCATION": "h:1", "OPTIONS": {"SIGN_VALUES": True}}}, SECRET_KEY=None
