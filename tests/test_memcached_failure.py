@@ -112,3 +112,67 @@ def test_pylibmc_raises_while_down_and_recovers(server: MemcachedServer) -> None
     server.start()
     wait_until(lambda: recovers(cache), "the cache after the server restarted")
     assert cache.get("k") is None  # a new, empty server
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc)
+
+
+def test_pymemcache_error_names_a_server_nobody_listens_on() -> None:
+    from servers.common import free_port
+
+    port = free_port()  # nothing listens there
+    where = f"127.0.0.1:{port}"
+    cache = make("PyMemcacheCache", where, **QUICK_RETRY)
+    with pytest.raises(ConnectionRefusedError) as info:  # the library's own type, kept
+        cache.get("k")
+    assert where in _message(info.value) and info.value.errno is not None
+    wait_until(lambda: not _fails_quietly(cache), "pymemcache to retry the server")
+    ring = [where, f"127.0.0.1:{free_port()}"]
+    # Fresh caches: a server that failed a moment ago is skipped, not tried again.
+    with pytest.raises(ConnectionRefusedError, match=r"memcached server 127\.0\.0\.1:\d+"):
+        make("PyMemcacheCache", ring, **QUICK_RETRY).get_many(["a", "b", "c", "d"])
+    with pytest.raises(ConnectionRefusedError, match=r"memcached server 127\.0\.0\.1:\d+"):
+        make("PyMemcacheCache", ring, **QUICK_RETRY).set_many({"a": 1, "b": 2, "c": 3})
+
+
+def _fails_quietly(cache: BaseMemcachedCache) -> bool:
+    """True while HashClient skips a failed server (its retry_timeout): a miss, no error."""
+    try:
+        return cache.get("k", "skipped") == "skipped"
+    except Exception:
+        return False
+
+
+def test_pymemcache_error_names_a_server_stopped_mid_test(server: MemcachedServer) -> None:
+    from pymemcache.exceptions import MemcacheError
+
+    where = server.location
+    cache = make("PyMemcacheCache", where, **QUICK_RETRY)
+    cache.set("k", 1)
+    server.kill()  # a crash, with our connection open
+    errors: list[BaseException] = []
+    for operation in (lambda: cache.get("k"), lambda: cache.set("k", 2), lambda: cache.get_many(["k"])):
+        def attempt(operation: Any = operation) -> bool:
+            try:
+                operation()
+            except (OSError, MemcacheError) as exc:
+                errors.append(exc)
+                return True
+            return False
+
+        wait_until(attempt, "an error from the stopped server")
+    assert errors and all(where in _message(exc) for exc in errors), [repr(e) for e in errors]
+    # Once HashClient has given up on it, its "all down" error names it too.
+    def all_down() -> bool:
+        try:
+            cache.get("k")
+        except MemcacheError as exc:
+            return "All servers seem to be down" in str(exc) and where in str(exc)
+        except OSError:
+            pass
+        return False
+
+    wait_until(all_down, "the all-servers-down error")
+    server.start()
+    wait_until(lambda: recovers(cache), "the cache after the server restarted")
