@@ -219,6 +219,12 @@ def test_integers_are_stored_plain_and_counted_on_the_server(
     assert cache.get("n") == 50
     assert 55 <= _ttl(server, ":1:n") <= 60  # incr keeps the expiry
     assert cache.decr("n", 100) == 0  # memcached floors at zero
+    cache.set("text", "abc")
+    with pytest.raises(TypeError, match="cannot increment"):  # as None + 1 would
+        cache.incr("text")
+    cache.set("none", None)
+    with pytest.raises(TypeError):
+        cache.decr("none")
     for flag in (True, False):
         cache.set("flag", flag)
         assert cache.get("flag") is flag
