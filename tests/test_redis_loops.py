@@ -9,7 +9,7 @@ import weakref
 from typing import Any
 
 from cachemere import CacheHandler
-from cachemere.backends.redis import RedisCache, backend
+from cachemere.backends.redis import RedisCache, pools
 from servers.common import wait_until
 from servers.redis import Servers, redis_servers
 
@@ -49,7 +49,7 @@ def test_loops_closed_without_shutting_down_asyncgens_are_released(redis_servers
         refs.append(weakref.ref(loop))
         del loop
     collect()
-    assert len(backend._loop_states) <= 1  # the last loop waits for the next one to register
+    assert len(pools._loop_states) <= 1  # the last loop waits for the next one to register
     assert sum(ref() is not None for ref in refs) <= 1
     wait_until(
         lambda: connected(redis_servers, "sloppy-loops") <= baseline + 1, "closed loops' connections to go"
@@ -57,7 +57,7 @@ def test_loops_closed_without_shutting_down_asyncgens_are_released(redis_servers
 
     assert asyncio.run(cache.aget("k")) == "v"  # a well-behaved loop releases itself and the last one
     collect()
-    assert backend._loop_states == {}
+    assert pools._loop_states == {}
     assert [ref for ref in refs if ref() is not None] == []
     wait_until(lambda: connected(redis_servers, "sloppy-loops") == baseline, "every async connection to go")
 

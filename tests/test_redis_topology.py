@@ -14,7 +14,7 @@ import redis.asyncio as aredis
 from redis import _parsers
 
 from cachemere import CacheHandler
-from cachemere.backends.redis import RedisCache, backend
+from cachemere.backends.redis import RedisCache, pools
 from cachemere.exceptions import ImproperlyConfigured
 from servers.common import wait_until
 from servers.redis import ACL_USER, RedisServer, Servers, make_tls_files, redis_servers
@@ -234,7 +234,7 @@ def test_django_docs_options_load_and_work(servers: Servers) -> None:
 
     async def scenario() -> Any:
         await cache.aset("docs-async", 5)
-        state = backend._loop_states[id(asyncio.get_running_loop())]
+        state = pools._loop_states[id(asyncio.get_running_loop())]
         _, async_pool, _ = state.topologies[cache._topology_key]
         assert type(async_pool) is aredis.BlockingConnectionPool
         assert async_pool.connection_kwargs["parser_class"] is _parsers._AsyncRESP2Parser
@@ -339,8 +339,8 @@ def test_async_connections_close_when_the_loop_shuts_down(servers: Servers) -> N
         assert await cache.aget("k") == 1
         assert open_connections() >= 1
 
-    loops_before = len(backend._loop_states)
+    loops_before = len(pools._loop_states)
     asyncio.run(use())
     asyncio.run(use())  # a new loop gets clients of its own
-    assert len(backend._loop_states) == loops_before
+    assert len(pools._loop_states) == loops_before
     wait_until(lambda: open_connections() == 0, "the loops' connections to close")
