@@ -196,14 +196,12 @@ class RedisCache(BaseCache):
     async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
         return await self._arun(self._get_op(key, default, version), default)
 
-    def _stored(self, made: str, value: Any) -> Any:
-        """What goes to redis for ``value`` under the made key."""
-        payload = self._dumps(value)
-        return payload if self._signer is None else self._signer.dump(made, payload)
-
     def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[None]:
         key = self.make_and_validate_key(key, version)
-        return ops.set(key, self._stored(key, value), self._expiry(timeout))
+        payload = self._dumps(value)
+        if self._signer is not None:
+            payload = self._signer.dump(key, payload)
+        return ops.set(key, payload, self._expiry(timeout))
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
         self._run(self._set_op(key, value, timeout, version), None)
@@ -215,7 +213,10 @@ class RedisCache(BaseCache):
 
     def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[bool]:
         key = self.make_and_validate_key(key, version)
-        return ops.add(key, self._stored(key, value), self._expiry(timeout))
+        payload = self._dumps(value)
+        if self._signer is not None:
+            payload = self._signer.dump(key, payload)
+        return ops.add(key, payload, self._expiry(timeout))
 
     def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         return self._run(self._add_op(key, value, timeout, version), False)
@@ -267,8 +268,8 @@ class RedisCache(BaseCache):
             dumps = self._dumps
             items = list(zip(made, [dumps(value) for value in data.values()]))
         else:
-            stored = self._stored
-            items = [(key, stored(key, value)) for key, value in zip(made, data.values())]
+            dumps, sign = self._dumps, self._signer.dump
+            items = [(key, sign(key, dumps(value))) for key, value in zip(made, data.values())]
         return ops.set_many(items, self._expiry(timeout))
 
     def set_many(
