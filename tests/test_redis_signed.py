@@ -143,3 +143,12 @@ def test_signing_settings_are_checked() -> None:
         options = {"SIGN_VALUES": True, "SIGNING_KEY": 12}
         CacheHandler({"c": {**entry, "OPTIONS": options}}, SECRET_KEY=secret)["c"]
     assert secret not in str(info.value)
+
+
+def test_signatures_are_cachemere_signing_hmacs() -> None:
+    from cachemere.backends.redis.signed import Signer, _message
+    from cachemere.signing import derive_key, verify
+
+    stored = Signer(b"secret", pickle.loads).dump(":1:k", b"payload")
+    key = derive_key(b"secret", "cachemere.backends.redis.values")
+    assert verify(key, _message(":1:k", b"payload"), stored[:32]) and stored[32:] == b"payload"
