@@ -21,7 +21,7 @@ from harness import Case, fmt, measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-SYSTEMS = ["cachemere", "django", "redis-py", "redis-py + pickle"]
+SYSTEMS = ["cachemere", "django", "redis-py", "redis-py + pickle", "cachemere signed"]
 VALUE = "x" * 100
 MANY = 100
 PAIR = f"get_many({MANY}) and {MANY} single gets"
@@ -47,6 +47,10 @@ def _cases(url: str) -> list[Case]:
     ours = CacheHandler({"default": {"BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": url}})[
         "default"
     ]
+    signed = CacheHandler({"default": {
+        "BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "signed",
+        "OPTIONS": {"SIGN_VALUES": True, "SIGNING_KEY": "benchmark"},
+    }})["default"]  # fmt: skip
     theirs = _django_cache(url)
     raw = redis.Redis.from_url(url)
 
@@ -57,6 +61,9 @@ def _cases(url: str) -> list[Case]:
     ours.set("key", VALUE, None)
     ours.set_many(data, None)
     ours.set("counter", 0, None)
+    signed.set("key", VALUE, None)
+    signed.set_many(data, None)
+    signed.set("counter", 0, None)
 
     def raw_set_many() -> None:
         pipe = raw.pipeline()
@@ -81,10 +88,11 @@ def _cases(url: str) -> list[Case]:
 
     get = (
         lambda: ours.get("key"), lambda: theirs.get("key"),
-        lambda: raw.get(":1:key"), lambda: loads(raw.get(":1:key")),
+        lambda: raw.get(":1:key"), lambda: loads(raw.get(":1:key")), lambda: signed.get("key"),
     )
     get_many = (
         lambda: ours.get_many(keys), lambda: theirs.get_many(keys), lambda: raw.mget(made), pickling_get_many,
+        lambda: signed.get_many(keys),
     )
     return [
         case("get", 500, *get),
@@ -93,16 +101,19 @@ def _cases(url: str) -> list[Case]:
             lambda: ours.set("key", VALUE), lambda: theirs.set("key", VALUE),
             lambda: raw.set(":1:key", pickled, px=300_000),
             lambda: raw.set(":1:key", dumps(VALUE, PROTOCOL), px=300_000),
+            lambda: signed.set("key", VALUE),
         ),
         case(f"get_many({MANY})", 150, *get_many),
         case(
             f"set_many({MANY})", 50,
             lambda: ours.set_many(data), lambda: theirs.set_many(data), raw_set_many, pickling_set_many,
+            lambda: signed.set_many(data),
         ),
         case(
             "incr", 500,
             lambda: ours.incr("counter"), lambda: theirs.incr("counter"),
             lambda: raw.incrby(":1:counter", 1), lambda: raw.incrby(":1:counter", 1),
+            lambda: signed.incr("counter"),
         ),
         # One call of get_many(100) and 100 single gets, interleaved in the same
         # rounds so that the speed-up compares like with like.
@@ -122,16 +133,16 @@ def _table(cases: list[Case]) -> str:
     }))  # fmt: skip
     median = {case.name: {s: statistics.median(case.results[s]) for s in SYSTEMS} for case in cases}
     lines = [
-        "| case | cachemere | Django RedisCache | redis-py | redis-py + pickle "
+        "| case | cachemere | Django RedisCache | redis-py | redis-py + pickle | cachemere signed "
         "| cachemere time / redis-py time | cachemere time / redis-py + pickle time "
-        "| cachemere speed / Django speed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cachemere speed / Django speed | signed time / cachemere time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         runs = case.results
         cells = [f"{fmt(statistics.median(runs[s]))} ({fmt(max(runs[s]))})" for s in SYSTEMS]
-        ours, django, raw, pickling = (median[case.name][s] for s in SYSTEMS)
-        ratios = f"{raw / ours:.2f}x | {pickling / ours:.2f}x | {ours / django:.2f}x"
+        ours, django, raw, pickling, signing = (median[case.name][s] for s in SYSTEMS)
+        ratios = f"{raw / ours:.2f}x | {pickling / ours:.2f}x | {ours / django:.2f}x | {ours / signing:.2f}x"
         lines.append(f"| {case.name} | {' | '.join(cells)} | {ratios} |")
     lines.append("")
     lines.append(
@@ -142,7 +153,8 @@ def _table(cases: list[Case]) -> str:
     lines.append(
         "ops/s: median (best) of the rounds; one get_many/set_many call counts as one op. "
         "redis-py: the bare client calls (values stay bytes); redis-py + pickle: the same calls "
-        "with the pickling any cache of Python objects does."
+        "with the pickling any cache of Python objects does. cachemere signed: OPTIONS['SIGN_VALUES'] "
+        "(an HMAC-SHA256 per value written or read; incr stays unsigned)."
     )
     return "\n".join(lines)
 
