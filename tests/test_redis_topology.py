@@ -302,6 +302,8 @@ def test_pools_are_shared_by_every_thread(servers: Servers) -> None:
         ({"OPTIONS": {"MAX_ENTRIES": 10}}, "OPTIONS['MAX_ENTRIES'] is not supported"),
         ({"OPTIONS": {"IGNORE_EXCEPTIONS": "yes"}}, "must be True or False"),
         ({"OPTIONS": {"socket_timeot": 1}}, "OPTIONS['socket_timeot'] is neither"),
+        ({"OPTIONS": {"socket_timeot": 1}}, "(did you mean 'socket_timeout'?)"),
+        ({"OPTIONS": {"SIGN_VALUE": True}}, "(did you mean 'SIGN_VALUES'?)"),
         ({"OPTIONS": {"parser_class": "redis.connection.NoSuchParser"}}, "cannot be imported"),
         ({"OPTIONS": {"pool_class": "builtins.dict"}}, "must be a redis.ConnectionPool subclass"),
         ({"OPTIONS": {"serializer": "builtins.object"}}, "must provide dumps() and loads()"),

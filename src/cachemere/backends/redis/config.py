@@ -17,6 +17,7 @@ import redis
 import redis.asyncio as aredis
 from redis.retry import Retry
 
+from ...conf import suggest
 from ...exceptions import ImproperlyConfigured
 from ...redaction import mask_location
 from ...signing import configured_secret
@@ -28,6 +29,10 @@ __all__ = ["IGNORE_EXCEPTIONS", "RedisConfig", "split_location"]
 
 #: The OPTIONS switch that turns an unreachable server into misses and no-ops.
 IGNORE_EXCEPTIONS = "IGNORE_EXCEPTIONS"
+# OPTIONS the backend reads itself (never passed to redis-py).
+_OWN_OPTIONS = frozenset(
+    {IGNORE_EXCEPTIONS, "SIGN_VALUES", "SIGNING_KEY", "serializer", "pool_class", "parser_class"}
+)
 
 _SCHEMES = ("redis", "rediss", "unix")
 _SEPARATORS = re.compile(r"[;,]")
@@ -193,9 +198,10 @@ class RedisConfig:
             return
         for name in self.options:
             if name in pool.connection_kwargs and name not in accepted:
+                known = accepted | _OWN_OPTIONS | set(_init_parameters(type(pool)) or ())
                 raise ImproperlyConfigured(
                     f"OPTIONS[{name!r}] is neither a connection-pool option nor a "
-                    f"{pool.connection_class.__name__} option"
+                    f"{pool.connection_class.__name__} option{suggest(name, known - {'self'})}"
                 )
 
     def describe(self) -> str:
