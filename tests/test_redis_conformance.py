@@ -11,35 +11,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from cachemere import CacheHandler
 from cachemere.backends.redis import RedisCache
-from cachemere.testing import CacheConformance
+from helpers.redis import RedisConformance
 from servers.redis import redis_servers, shared_servers
 
 __all__ = ["redis_servers"]
-
-
-@pytest.fixture(autouse=True)
-def _servers_stop_at_session_end(redis_servers: Any) -> None:
-    """Ties the shared servers to the session, so they are stopped at its end."""
-
-
-class RedisConformance(CacheConformance):
-    backend = "cachemere.backends.redis.RedisCache"
-    fake_clock = False
-    absolute_backend_timeout = False
-    supports_culling = False
-    incr_keeps_ttl = True
-    incr_version_keeps_ttl = True  # an atomic RENAME
-    instances_share_store = True
-
-    def server_url(self) -> str:
-        return shared_servers().leader.url
-
-    def cache_params(self) -> dict[str, Any]:
-        return {"BACKEND": self.backend, "LOCATION": self.server_url(), "OPTIONS": dict(self.options)}
 
 
 class TestRedisCache(RedisConformance):

@@ -13,8 +13,8 @@ import pytest
 from cachemere import CacheHandler
 from cachemere.backends.redis import RedisCache
 from cachemere.exceptions import ImproperlyConfigured
+from helpers.redis import RedisConformance
 from servers.redis import RedisServer, Servers, redis_servers
-from test_redis_conformance import RedisConformance
 
 __all__ = ["redis_servers"]
 
