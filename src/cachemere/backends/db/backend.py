@@ -20,10 +20,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ...conf import suggest
 from ...exceptions import ImproperlyConfigured, InvalidCacheKey
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
-from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, reject_unknown_options
 from .engines import DEFAULT_DB_ALIAS
 from .routing import RouterChain, router_chain
 from .schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
@@ -99,12 +98,7 @@ class DatabaseCache(BaseCache):
         if not isinstance(table, str) or not table:
             raise ImproperlyConfigured(f"LOCATION must be the name of the cache table, got {table!r}")
         options = params.get("OPTIONS") or {}
-        for name in options:
-            if name not in OPTIONS:
-                raise ImproperlyConfigured(
-                    f"unknown OPTIONS key {name!r}{suggest(str(name), OPTIONS)} for DatabaseCache; "
-                    f"allowed: {', '.join(sorted(OPTIONS))}"
-                )
+        reject_unknown_options(options, OPTIONS)
         sign_values = options.get("SIGN_VALUES", True)
         if not isinstance(sign_values, bool):
             raise ImproperlyConfigured(f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}")

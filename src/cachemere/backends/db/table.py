@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import bindparam, delete, func, select, update
 
+from ... import keyfile
 from ...exceptions import ImproperlyConfigured
 from ...signing import derive_key
-from . import keyfile
 from .engines import describe, engine_for
 from .schema import make_table
 

@@ -29,10 +29,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ...conf import suggest
 from ...exceptions import ImproperlyConfigured
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
-from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, reject_unknown_options
 from . import spares as filespares
 from . import store as filestore
 from .owners import Owners
@@ -149,12 +148,7 @@ class FileBasedCache(BaseCache):
     def __init__(self, location: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         options = params.get("OPTIONS") or {}
-        for name in options:
-            if name not in OPTIONS:
-                raise ImproperlyConfigured(
-                    f"unknown OPTIONS key {name!r}{suggest(str(name), OPTIONS)} for FileBasedCache; "
-                    f"allowed: {', '.join(sorted(OPTIONS))}"
-                )
+        reject_unknown_options(options, OPTIONS)
         fsync = options.get("FSYNC", False)
         if not isinstance(fsync, bool):
             raise ImproperlyConfigured(f"OPTIONS['FSYNC'] must be True or False, got {fsync!r}")

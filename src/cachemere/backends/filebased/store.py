@@ -26,7 +26,6 @@ import fcntl
 import itertools
 import mmap
 import os
-import secrets
 import stat
 import struct
 import threading
@@ -34,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from ... import keyfile
 from ...exceptions import ImproperlyConfigured
 from .owners import ORPHAN_AGE as ORPHAN_AGE  # re-exported: the age rule lives with the owners
 from .owners import Owners, hold
@@ -45,7 +45,6 @@ _SHARD_NAMES = frozenset(SHARDS)
 META = ".cachemere"
 SUFFIX = ".cache"
 TEMP_SUFFIX = ".tmp"
-KEY_SIZE = 32
 #: Entries a scan queues for the next culls (per process and directory).
 QUEUE_SIZE = 100_000
 
@@ -458,19 +457,10 @@ class DirState:
         cached = self._key
         if cached is not None and not refresh:
             return cached[1]
-        path = f"{self.meta}/key"
         with self._guard:
-            try:
-                data, info = read_small(path)
-            except FileNotFoundError:
-                make_dirs(self.meta)
-                # fsynced: losing the key in a crash would turn every value into a miss.
-                create_once(path, secrets.token_bytes(KEY_SIZE), fsync=True)
-                data, info = read_small(path)
-            problem = _key_file_problem(info, data)
-            if problem:
-                raise ImproperlyConfigured(f"the signing key file {path!r} {problem}; remove it")
-            self._key = ((info.st_dev, info.st_ino), data)
+            make_dirs(self.meta)
+            data, identity = keyfile.load_or_create_with_identity(f"{self.meta}/key")
+            self._key = (identity, data)
             return data
 
     def key_changed(self) -> bool:
@@ -501,18 +491,6 @@ class DirState:
         self.victims = deque()
         for lock in self.locks:
             lock._after_fork()
-
-
-def _key_file_problem(info: os.stat_result, data: bytes) -> str | None:
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
-    if info.st_uid != os.geteuid():
-        return f"belongs to uid {info.st_uid}, not to this process (uid {os.geteuid()})"
-    if info.st_mode & 0o077:
-        return f"is readable or writable by others (mode {stat.S_IMODE(info.st_mode):o}, expected 600)"
-    if len(data) != KEY_SIZE:
-        return f"holds {len(data)} bytes instead of {KEY_SIZE}"
-    return None
 
 
 # Kept for the life of the process, like the directories' metadata files they hold open.

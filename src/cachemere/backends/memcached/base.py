@@ -30,10 +30,9 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from ...conf import suggest
 from ...exceptions import ImproperlyConfigured, InvalidCacheKey
 from ...signing import configured_secret
-from ..base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout
+from ..base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout, reject_unknown_options
 from ..keys import is_memcache_safe, memcache_key_warnings
 from .signed import Sealer
 
@@ -221,13 +220,7 @@ class BaseMemcachedCache(BaseCache):
                     f"OPTIONS {name!r} is not supported by memcached, which evicts by "
                     "memory (its -m setting); remove it"
                 )
-        known = self.library_options | OWN_OPTIONS
-        for name in options:
-            if name not in known:
-                raise ImproperlyConfigured(
-                    f"OPTIONS has an unknown key {name!r}{suggest(str(name), known)}; "
-                    f"{type(self).__name__} takes {', '.join(sorted(known))}"
-                )
+        reject_unknown_options(options, self.library_options | OWN_OPTIONS)
 
     def _make_sealer(self, options: Mapping[str, Any]) -> Sealer | None:
         sign_values = options.get("SIGN_VALUES", False)

@@ -28,7 +28,7 @@ except ImportError as exc:
     ) from exc
 
 from .base import BaseMemcachedCache, Server, server_name
-from .signed import INTEGER_FLAGS
+from .signed import stored_signed
 
 __all__ = ["PyLibMCCache", "VerifyingClient"]
 
@@ -60,14 +60,7 @@ class VerifyingClient(pylibmc.Client):  # type: ignore[misc]  # pylibmc.Client i
     """A pylibmc client that never unpickles: raw bytes (to verify), ints, else None."""
 
     def deserialize(self, data: bytes, flags: int) -> Any:
-        if flags == 0:
-            return data
-        if flags in INTEGER_FLAGS:
-            try:
-                return int(data)
-            except ValueError:
-                return None
-        return None
+        return stored_signed(data, flags)
 
 
 class PyLibMCCache(BaseMemcachedCache):

@@ -48,7 +48,7 @@ except ImportError as exc:
 
 from ...exceptions import ImproperlyConfigured
 from .base import BaseMemcachedCache, Server, server_name
-from .signed import INTEGER_FLAGS, Sealer
+from .signed import Sealer, stored_signed
 
 __all__ = ["Connection", "PyMemcacheCache", "Ring", "Serde", "SignedSerde", "pack", "unpack"]
 
@@ -96,18 +96,6 @@ def _signed_packer(sealer: Sealer) -> Callable[[str, Any], tuple[bytes, int]]:
     return pack_signed
 
 
-def _stored_signed(data: bytes, flags: int) -> Any:
-    """What a signing cache may read: raw bytes (to verify) or an int; None for the rest."""
-    if flags == 0:
-        return data
-    if flags in INTEGER_FLAGS:
-        try:
-            return int(data)
-        except ValueError:
-            return None
-    return None  # never unpickled: a miss
-
-
 class Serde:
     """pymemcache serde for values the backend has packed already."""
 
@@ -125,7 +113,7 @@ class SignedSerde(Serde):
 
     @staticmethod
     def deserialize(key: Any, data: bytes, flags: int) -> Any:
-        return _stored_signed(data, flags)
+        return stored_signed(data, flags)
 
 
 def _unpack_reply(key: str, data: bytes, flags: bytes) -> Any:
@@ -134,7 +122,7 @@ def _unpack_reply(key: str, data: bytes, flags: bytes) -> Any:
 
 
 def _signed_reply(key: str, data: bytes, flags: bytes) -> Any:
-    return _stored_signed(data, int(flags))
+    return stored_signed(data, int(flags))
 
 
 def name_server(exc: BaseException, where: str) -> None:

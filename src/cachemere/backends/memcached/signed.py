@@ -73,3 +73,19 @@ class Sealer:
         if kind == b"p":
             return pickle.loads(payload)
         return default
+
+
+def stored_signed(data: bytes, flags: int) -> Any:
+    """What a signing cache may read back: raw bytes (to verify) or an int; None (a miss) for the rest.
+
+    Both clients use it in place of their own deserializer, so nothing they
+    read is ever unpickled.
+    """
+    if flags == 0:
+        return data
+    if flags in INTEGER_FLAGS:
+        try:
+            return int(data)
+        except ValueError:
+            return None
+    return None

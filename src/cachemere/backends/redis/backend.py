@@ -196,12 +196,16 @@ class RedisCache(BaseCache):
     async def aget(self, key: Any, default: Any = None, version: Any = None) -> Any:
         return await self._arun(self._get_op(key, default, version), default)
 
-    def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[None]:
-        key = self.make_and_validate_key(key, version)
+    def _stored(self, key: Any, value: Any, version: Any) -> tuple[str, Any]:
+        """The made key and what is stored under it (signed when SIGN_VALUES is on)."""
+        made = self.make_and_validate_key(key, version)
         payload = self._dumps(value)
         if self._signer is not None:
-            payload = self._signer.dump(key, payload)
-        return ops.set(key, payload, self._expiry(timeout))
+            payload = self._signer.dump(made, payload)
+        return made, payload
+
+    def _set_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[None]:
+        return ops.set(*self._stored(key, value, version), self._expiry(timeout))
 
     def set(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> None:
         self._run(self._set_op(key, value, timeout, version), None)
@@ -212,11 +216,7 @@ class RedisCache(BaseCache):
         await self._arun(self._set_op(key, value, timeout, version), None)
 
     def _add_op(self, key: Any, value: Any, timeout: Timeout, version: Any) -> ops.CommandLogic[bool]:
-        key = self.make_and_validate_key(key, version)
-        payload = self._dumps(value)
-        if self._signer is not None:
-            payload = self._signer.dump(key, payload)
-        return ops.add(key, payload, self._expiry(timeout))
+        return ops.add(*self._stored(key, value, version), self._expiry(timeout))
 
     def add(self, key: Any, value: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         return self._run(self._add_op(key, value, timeout, version), False)

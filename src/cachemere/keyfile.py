@@ -1,10 +1,10 @@
-"""The generated signing secret of a SQLite cache database, kept in a file beside it.
+"""Generated signing secrets kept in files: the file cache's and a SQLite cache database's.
 
 Used only when neither ``OPTIONS["SIGNING_KEY"]`` nor ``SECRET_KEY`` is set.
-Whoever can write the database file can usually write this directory too, so
-the key file protects against writers of the table who cannot read the key:
-other users (mode 0o600, owner checked) and anything that reaches the table
-only through SQL.  docs/db.md says when to configure a secret instead.
+A key file is created once, atomically (the first creator wins), 0o600 and
+fsynced; one owned by another user, readable by others or of the wrong size
+is refused, never used.  docs/filebased.md and docs/db.md say when to
+configure a secret instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 
-from ...exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured
 
 KEY_SIZE = 32
 SUFFIX = ".cachemere-key"
@@ -30,6 +30,11 @@ def key_path(database_file: str) -> str:
 
 def load_or_create(path: str) -> bytes:
     """The secret in ``path``, created (0o600, atomically: the first creator wins) if missing."""
+    return load_or_create_with_identity(path)[0]
+
+
+def load_or_create_with_identity(path: str) -> tuple[bytes, tuple[int, int]]:
+    """:func:`load_or_create`, with the file's ``(st_dev, st_ino)`` to notice a replaced file later."""
     try:
         try:
             data, info = _read(path)
@@ -41,7 +46,7 @@ def load_or_create(path: str) -> bytes:
     problem = _problem(info, data)
     if problem:
         raise ImproperlyConfigured(f"the signing key file {path!r} {problem}; remove it")
-    return data
+    return data, (info.st_dev, info.st_ino)
 
 
 def _read(path: str) -> tuple[bytes, os.stat_result]:
