@@ -53,7 +53,7 @@ class Headers:
         return [value for key, value in self._items if key.lower() == wanted]
 
     def get(self, name: str, default: Any = None) -> Any:
-        """The field value of ``name``: its occurrences joined with ``", "`` (RFC 9110 §5.3), or ``default``."""
+        """The value of ``name``: its occurrences joined by ``", "`` (RFC 9110 §5.3), or ``default``."""
         values = self.get_all(name)
         return ", ".join(values) if values else default
 
@@ -92,8 +92,8 @@ class Headers:
         wanted = name.lower()
         for index, (key, _) in enumerate(self._items):
             if key.lower() == wanted:
-                self._items[index] = (name, value)
-                self._items[index + 1 :] = [item for item in self._items[index + 1 :] if item[0].lower() != wanted]
+                rest = [item for item in self._items[index + 1 :] if item[0].lower() != wanted]
+                self._items[index:] = [(name, value), *rest]
                 return
         self._items.append((name, value))
 
