@@ -26,11 +26,17 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_MIDDLEWARE_ALIAS": DEFAULT_CACHE_ALIAS,
     "CACHE_MIDDLEWARE_KEY_PREFIX": "",
     "CACHE_MIDDLEWARE_SECONDS": 600,
+    # Larger bodies are passed through, not stored (bytes).
+    "CACHE_MIDDLEWARE_MAX_BODY_SIZE": 1024 * 1024,
     "SECRET_KEY": None,
     "DATABASES": {},
     "DATABASE_ROUTERS": [],
     "USE_I18N": False,
     "USE_TZ": False,
+    "LANGUAGE_CODE": "en-us",
+    "TIME_ZONE": "America/Chicago",
+    # Hosts the page cache serves and keys pages under; "*" trusts any Host header.
+    "ALLOWED_HOSTS": ["*"],
 }
 
 CACHE_KEYS = frozenset(
