@@ -40,6 +40,13 @@ PROBE = textwrap.dedent(
             report["errors"][name] = None if made.get("k") == "v" else "wrong value"
         except Exception as exc:
             report["errors"][name] = f"{type(exc).__name__}: {exc}"
+    report["fragment_key"] = cachemere.make_template_fragment_key("a.fragment")
+    import cachemere.templates  # the package itself imports no engine
+    try:
+        import cachemere.templates.jinja
+        report["jinja"] = None
+    except ImportError as exc:
+        report["jinja"] = f"{type(exc).__name__}: {exc}"
     print(json.dumps(report))
     """
 )
@@ -71,3 +78,5 @@ def test_no_extras(tmp_path: Path) -> None:
         error = errors[name]
         assert error is not None and f"pip install 'cachemere[{extra}]'" in error, (name, error)
         assert "for cache 'x'" in error
+    assert report["fragment_key"] == "template.cache.a.fragment.d41d8cd98f00b204e9800998ecf8427e"
+    assert report["jinja"] is not None and "pip install 'cachemere[jinja]'" in report["jinja"]

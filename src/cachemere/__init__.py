@@ -8,6 +8,7 @@ from .exceptions import (
     InvalidCacheBackendError,
     InvalidCacheKey,
 )
+from .fragments import make_template_fragment_key
 from .handler import CacheHandler, cache, caches
 
 __version__ = "0.1.0"
@@ -24,5 +25,6 @@ __all__ = [
     "cache",
     "caches",
     "configure",
+    "make_template_fragment_key",
     "settings",
 ]
