@@ -1,0 +1,298 @@
+"""Page-cache keys: Django 6.1's scheme, exactly, made from a :class:`~cachemere.http.messages.Request`.
+
+A page is stored under ``views.decorators.cache.cache_page.<prefix>.<method>.
+<md5 of the URL>.<md5 of the varying request headers>`` (plus ``.<language>``
+under ``USE_I18N`` and ``.<time zone>`` under ``USE_TZ``).  Which request
+headers vary is learnt from the response's ``Vary`` and kept once per URL
+under ``views.decorators.cache.cache_header.<prefix>.<md5 of the URL>``: the
+last response stored for a URL decides for all its variants, as in Django.
+Nothing outside that list, and nothing but the request's trusted host, path
+and query, reaches a key.
+
+Learning and looking up the header list are :data:`~cachemere.backends.base.Logic`
+generators, run by :func:`~cachemere.backends.base.drive` or ``adrive``, so
+sync and async share them; :func:`learn_cache_key` and :func:`get_cache_key`
+(and their ``a``-twins) are Django's public functions built on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+from ..backends.base import BaseCache, Logic, adrive, drive
+from . import i18n
+from .messages import Headers, Request, headers_of
+
+if TYPE_CHECKING:
+    from ..conf import SettingsSource
+
+__all__ = [
+    "aget_cache_key",
+    "alearn_cache_key",
+    "cache_header_key",
+    "cache_page_key",
+    "get_cache_key",
+    "get_cache_key_logic",
+    "header_list_for",
+    "learn_cache_key",
+    "learn_cache_key_logic",
+]
+
+_HEADER_KEY: Final = "views.decorators.cache.cache_header."
+_PAGE_KEY: Final = "views.decorators.cache.cache_page."
+# md5 of nothing: the header digest when nothing varies, so that case hashes nothing.
+_NOTHING_VARIES: Final = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+# What an absent header hashes as: no netstring starts with "-", so absent never equals empty.
+_ABSENT: Final = b"-,"
+# Django's escape_uri_path (RFC 2396 reserved and unreserved, less ";", "=" and "?")
+# and iri_to_uri safe sets, so the URL hashed is the one Django builds.
+_PATH_SAFE: Final = "/:@&+$,-_.!~*'()"
+_IRI_SAFE: Final = "/#%[]=:;$&()+,!?*@'~"
+
+
+def _settings(settings: SettingsSource | None) -> SettingsSource:
+    if settings is not None:
+        return settings
+    from ..conf import settings as global_settings
+
+    return global_settings
+
+
+def _url_digest(request: Request) -> str:
+    """md5 of the URL Django's ``build_absolute_uri()`` gives for this request.
+
+    Unlike Django, dot segments (``/a/../b``) are kept as the router saw them:
+    resolving them would file a page under another path's key.
+    """
+    query = request.query_string
+    url = (
+        f"{request.scheme}://{quote(request.host, safe=_IRI_SAFE)}{quote(request.path, safe=_PATH_SAFE)}"
+        + (f"?{quote(query, safe=_IRI_SAFE)}" if query else "")
+    )
+    return hashlib.md5(url.encode("ascii"), usedforsecurity=False).hexdigest()
+
+
+def _suffix(settings: SettingsSource) -> str:
+    """``.<language>`` under USE_I18N, then ``.<time zone>`` under USE_TZ (Django's order)."""
+    suffix = ""
+    if settings.USE_I18N:
+        suffix += "." + i18n.get_language(settings)
+    if settings.USE_TZ:
+        suffix += "." + i18n.get_current_timezone_name(settings)
+    return suffix
+
+
+def _header_digest(headers: Headers, header_list: Sequence[str]) -> str | None:
+    """md5 over the netstrings of the listed request headers; None if the list is not a list of names."""
+    if not header_list:
+        return _NOTHING_VARIES
+    hasher = hashlib.md5(usedforsecurity=False)
+    update = hasher.update
+    for name in header_list:
+        if type(name) is not str:
+            return None
+        # "HTTP_ACCEPT_ENCODING" names the Accept-Encoding header (looked up case-insensitively).
+        field = (name[5:] if name.startswith("HTTP_") else name).replace("_", "-")
+        value = headers.get(field)
+        if value is None:
+            update(_ABSENT)
+        else:
+            data = value.encode()
+            update(b"%d:%s," % (len(data), data))
+    return hasher.hexdigest()
+
+
+def _page_key(
+    request: Request, method: str, header_list: Sequence[str], key_prefix: str, url_digest: str, suffix: str
+) -> str | None:
+    digest = _header_digest(request.headers, header_list)
+    if digest is None:
+        return None
+    return f"{_PAGE_KEY}{key_prefix}.{method}.{url_digest}.{digest}{suffix}"
+
+
+def cache_header_key(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> str:
+    """The raw key the header list of ``request``'s URL is kept under."""
+    return f"{_HEADER_KEY}{key_prefix}.{_url_digest(request)}{_suffix(_settings(settings))}"
+
+
+def cache_page_key(
+    request: Request,
+    method: str,
+    header_list: Sequence[str],
+    key_prefix: str,
+    *,
+    settings: SettingsSource | None = None,
+) -> str:
+    """The raw key the page for ``request`` is kept under, for this ``method`` and header list."""
+    suffix = _suffix(_settings(settings))
+    key = _page_key(request, method, header_list, key_prefix, _url_digest(request), suffix)
+    if key is None:
+        raise TypeError(f"header_list must be a sequence of header names, got {header_list!r}")
+    return key
+
+
+def header_list_for(vary: str | None, *, settings: SettingsSource | None = None) -> list[str]:
+    """The sorted request-header names (``"HTTP_ACCEPT_ENCODING"``) a ``Vary`` value makes a page vary on.
+
+    ``Accept-Language`` is dropped under ``USE_I18N``: the language is in the key already.
+    """
+    if not vary:
+        return []
+    skip_language = bool(_settings(settings).USE_I18N)
+    names = []
+    for token in vary.split(","):
+        token = token.strip()
+        if not token:
+            continue
+        name = token.upper().replace("-", "_")
+        if skip_language and name == "ACCEPT_LANGUAGE":
+            continue
+        names.append("HTTP_" + name)
+    names.sort()
+    return names
+
+
+def _vary_of(response_headers: Any) -> str | None:
+    """Every ``Vary`` field of a header map, joined (werkzeug's and Starlette's ``get`` give the first)."""
+    if isinstance(response_headers, Headers):
+        return response_headers.get("Vary")  # type: ignore[no-any-return]
+    for method in ("getlist", "get_all"):
+        get_all = getattr(response_headers, method, None)
+        if callable(get_all):
+            values = get_all("Vary")
+            return ", ".join(values) if values else None
+    value = response_headers.get("Vary")
+    return None if value is None else str(value)
+
+
+def learn_cache_key_logic(
+    request: Request,
+    response_headers: Headers,
+    cache_timeout: float | None,
+    key_prefix: str,
+    *,
+    settings: SettingsSource | None = None,
+) -> Logic[str]:
+    """Store the header list the response's ``Vary`` implies for the URL; answer the page's key.
+
+    Yields one ``("set", (header_key, header_list, timeout))`` step; ``cache_timeout``
+    None means ``CACHE_MIDDLEWARE_SECONDS``.  The key is for ``request.method``.
+    """
+    return _learn(request, _vary_of(response_headers), cache_timeout, key_prefix, _settings(settings))
+
+
+def _learn(
+    request: Request, vary: str | None, cache_timeout: float | None, key_prefix: str, settings: SettingsSource
+) -> Logic[str]:
+    if cache_timeout is None:
+        cache_timeout = settings.CACHE_MIDDLEWARE_SECONDS
+    url_digest = _url_digest(request)
+    suffix = _suffix(settings)
+    header_list = header_list_for(vary, settings=settings)
+    yield ("set", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}", header_list, cache_timeout))
+    key = _page_key(request, request.method, header_list, key_prefix, url_digest, suffix)
+    assert key is not None  # header_list_for makes only names
+    return key
+
+
+def get_cache_key_logic(
+    request: Request, key_prefix: str, method: str = "GET", *, settings: SettingsSource | None = None
+) -> Logic[str | None]:
+    """The page key for ``request`` and ``method`` from the URL's stored header list.
+
+    Yields one ``("get", (header_key,))`` step.  None means nothing was learnt
+    for the URL (or what is stored there is not a header list): the page must
+    be rebuilt.
+    """
+    settings = _settings(settings)
+    url_digest = _url_digest(request)
+    suffix = _suffix(settings)
+    header_list = yield ("get", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}",))
+    # Anything but a list (tuple) of names is not ours to trust: treat it as not learnt.
+    if type(header_list) is not list and type(header_list) is not tuple:
+        return None
+    return _page_key(request, method, header_list, key_prefix, url_digest, suffix)
+
+
+# -- Django's public functions -------------------------------------------------
+
+
+def _cache(cache: BaseCache | str | None, settings: SettingsSource) -> BaseCache:
+    if cache is None or isinstance(cache, str):
+        from ..handler import caches
+
+        return caches[settings.CACHE_MIDDLEWARE_ALIAS if cache is None else cache]
+    return cache
+
+
+def _prefix(key_prefix: str | None, settings: SettingsSource) -> str:
+    return str(settings.CACHE_MIDDLEWARE_KEY_PREFIX) if key_prefix is None else key_prefix
+
+
+def learn_cache_key(
+    request: Request,
+    response: Any,
+    cache_timeout: float | None = None,
+    key_prefix: str | None = None,
+    cache: BaseCache | str | None = None,
+    *,
+    settings: SettingsSource | None = None,
+) -> str:
+    """Remember which request headers the response varies on for its URL; return the page key.
+
+    ``response`` is anything with ``.headers`` or a header map.  Defaults as
+    Django's: ``CACHE_MIDDLEWARE_SECONDS``, ``CACHE_MIDDLEWARE_KEY_PREFIX`` and
+    the ``CACHE_MIDDLEWARE_ALIAS`` cache (``cache`` may be an instance or an alias).
+    """
+    settings = _settings(settings)
+    vary = _vary_of(headers_of(response))
+    logic = _learn(request, vary, cache_timeout, _prefix(key_prefix, settings), settings)
+    return drive(_cache(cache, settings), logic)
+
+
+def get_cache_key(
+    request: Request,
+    key_prefix: str | None = None,
+    method: str = "GET",
+    cache: BaseCache | str | None = None,
+    *,
+    settings: SettingsSource | None = None,
+) -> str | None:
+    """The key the page for ``request`` would be stored under, or None if its URL was never learnt."""
+    settings = _settings(settings)
+    logic = get_cache_key_logic(request, _prefix(key_prefix, settings), method, settings=settings)
+    return drive(_cache(cache, settings), logic)
+
+
+async def alearn_cache_key(
+    request: Request,
+    response: Any,
+    cache_timeout: float | None = None,
+    key_prefix: str | None = None,
+    cache: BaseCache | str | None = None,
+    *,
+    settings: SettingsSource | None = None,
+) -> str:
+    """:func:`learn_cache_key` through the cache's async methods."""
+    settings = _settings(settings)
+    vary = _vary_of(headers_of(response))
+    logic = _learn(request, vary, cache_timeout, _prefix(key_prefix, settings), settings)
+    return await adrive(_cache(cache, settings), logic)
+
+
+async def aget_cache_key(
+    request: Request,
+    key_prefix: str | None = None,
+    method: str = "GET",
+    cache: BaseCache | str | None = None,
+    *,
+    settings: SettingsSource | None = None,
+) -> str | None:
+    """:func:`get_cache_key` through the cache's async methods."""
+    settings = _settings(settings)
+    logic = get_cache_key_logic(request, _prefix(key_prefix, settings), method, settings=settings)
+    return await adrive(_cache(cache, settings), logic)
