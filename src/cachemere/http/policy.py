@@ -1,0 +1,465 @@
+"""Pure decisions of the page cache: what may be served, stored, for how long, and what goes downstream.
+
+Nothing here touches a cache or the network; the core (``cachemere.http.core``)
+asks these functions and turns the answers into cache steps.  The rules are
+RFC 9111's for a *shared* cache, reconciled with Django's behaviour as
+docs/http.md describes.  No function raises on malformed header values:
+broken freshness information means "stale", broken validators mean "no match".
+
+Times are epoch seconds (``time.time()``).  ``headers`` are the response's
+(or the stored page's) :class:`~cachemere.http.messages.Headers`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import NamedTuple
+
+from cachemere.http.headers import (
+    DELTA_SECONDS_MAX,
+    cache_control_directives,
+    delta_seconds,
+    parse_http_date,
+    patch_response_headers,
+    split_header_value,
+    vary_names,
+)
+from cachemere.http.messages import Headers, Request
+
+__all__ = [
+    "CACHEABLE_METHODS",
+    "SAFE_METHODS",
+    "STORABLE_STATUSES",
+    "add_downstream_headers",
+    "current_age",
+    "freshness_lifetime",
+    "invalidates",
+    "is_fresh",
+    "may_serve_from_cache",
+    "may_store_for",
+    "needs_authorization_vary",
+    "not_modified",
+    "not_modified_headers",
+    "refreshed_headers",
+    "revalidation_headers",
+    "storable_headers",
+    "store_refusal",
+    "store_timeout",
+]
+
+CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+#: Methods that never invalidate (RFC 9110 §9.2.1); any other method, known or not, does (RFC 9111 §4.4).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Final statuses a shared cache may store (RFC 9110 §15.1's heuristically cacheable set, minus the
+#: error statuses a request can provoke at will: 405, 414 and 501 are cache-poisoned-DoS material).
+STORABLE_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 410})
+#: Statuses that may be stored on the site's default lifetime; the others need the app's explicit
+#: s-maxage, max-age or Expires, so an error page is never kept just because the app said nothing.
+_DEFAULT_LIFETIME_STATUSES = frozenset({200})
+
+#: RFC 9110 §5.6.7 / §7.6.1 fields that describe one connection, never stored or replayed (RFC 9111 §3.1).
+_CONNECTION_FIELDS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: What a 304 carries of the stored 200 (RFC 9110 §15.4.5), plus the Age the cache sets.
+_NOT_MODIFIED_FIELDS = (
+    "cache-control",
+    "content-location",
+    "date",
+    "etag",
+    "expires",
+    "last-modified",
+    "vary",
+    "age",
+)
+#: Fields a 304 never overwrites in the stored entry (RFC 9111 §4.3.4): the body's length is the
+#: stored body's, and a cookie meant for one client must not be replayed to everyone.
+_NOT_REFRESHED_FIELDS = _CONNECTION_FIELDS | {"content-length", "set-cookie"}
+
+_MAX_DELTA = DELTA_SECONDS_MAX
+_ABSENT = -1  # directive not given
+_INVALID = -2  # directive given but malformed, or repeated with different values: stale (RFC 9111 §4.2.1)
+
+
+class _Directives(NamedTuple):
+    """What the policy needs from one Cache-Control value, parsed once per distinct value."""
+
+    names: frozenset[str]
+    s_maxage: int
+    max_age: int
+
+
+def _delta(argument: str | None) -> int:
+    # delta_seconds refuses the quoted form, signs, dots and letters (RFC 9111 §1.2.2).
+    seconds = delta_seconds(argument)
+    return _INVALID if seconds is None else seconds
+
+
+def _merge(previous: int, new: int) -> int:
+    if previous == _ABSENT:
+        return new
+    return previous if previous == new else _INVALID
+
+
+@lru_cache(maxsize=512)
+def _parse_directives(value: str) -> _Directives:
+    # Response Cache-Control values repeat page after page: each distinct one is parsed once.
+    directives = cache_control_directives(value)
+    s_maxage = max_age = _ABSENT
+    for name, argument in directives:
+        if name == "s-maxage":
+            s_maxage = _merge(s_maxage, _delta(argument))
+        elif name == "max-age":
+            max_age = _merge(max_age, _delta(argument))
+    return _Directives(frozenset(name for name, _ in directives), s_maxage, max_age)
+
+
+_NO_DIRECTIVES = _Directives(frozenset(), _ABSENT, _ABSENT)
+
+
+def _directives(headers: Headers) -> _Directives:
+    value = headers.get("Cache-Control")
+    return _parse_directives(value) if value else _NO_DIRECTIVES
+
+
+# Dates from stored pages repeat on every hit: parse each distinct value once.
+_http_date = lru_cache(maxsize=1024)(parse_http_date)
+
+
+def _date(headers: Headers, name: str) -> float | None:
+    value = headers.get(name)
+    return _http_date(value) if value else None
+
+
+def _has_validator(headers: Headers) -> bool:
+    return "ETag" in headers or _date(headers, "Last-Modified") is not None
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+
+
+def may_serve_from_cache(request: Request) -> bool:
+    """True when a stored page may answer ``request``: GET or HEAD without a body.
+
+    A request body is unkeyed input ("fat GET"), so such a request always goes to the app.
+    The request's ``Cache-Control: no-cache`` / ``Pragma: no-cache`` are deliberately ignored
+    (RFC 9111 §5.2.1 makes them advisory), as Django does: honouring them would let any client
+    bypass the cache and load the app at will.
+    """
+    return request.method in CACHEABLE_METHODS and not request.has_body
+
+
+def may_store_for(request: Request) -> bool:
+    """True when the answer to ``request`` may be stored: GET/HEAD, no body, no request ``no-store``."""
+    if request.method not in CACHEABLE_METHODS or request.has_body:
+        return False
+    value = request.headers.get("Cache-Control")
+    return not (value and "no-store" in _parse_request_directive_names(value))
+
+
+def _parse_request_directive_names(value: str) -> set[str]:
+    # Not memoized: request headers are client-chosen and would flood a shared memo.
+    return {name for name, _ in cache_control_directives(value)}
+
+
+# -- storing ----------------------------------------------------------------------------------------------
+
+
+def store_refusal(
+    status: int, headers: Headers, request: Request, *, allow_set_cookie: bool = False
+) -> str | None:
+    """Why the response to ``request`` must not be stored, or None when it may be.
+
+    Streaming and body-size limits are the adapter's, which sees the body.  ``allow_set_cookie``
+    is the documented opt-in that lets a response carrying ``Set-Cookie`` be stored (the cookie is
+    then replayed to every client).
+    """
+    if request.method not in CACHEABLE_METHODS:
+        return f"method {request.method}"
+    if request.has_body:
+        return "request has a body"
+    if not may_store_for(request):
+        return "request no-store"
+    if status not in STORABLE_STATUSES:
+        return f"status {status}"
+    cache_control = headers.get("Cache-Control")
+    parsed = _parse_directives(cache_control) if cache_control else _NO_DIRECTIVES
+    # Whole directive names only: "x-private-ext" is an extension to ignore (RFC 9111 §5.2.3), and a
+    # qualified private="Set-Cookie" / no-cache="Set-Cookie" is treated as the unqualified directive.
+    for name in ("no-store", "private", "no-cache"):
+        if name in parsed.names:
+            return name
+    if cache_control is None and "no-cache" in _parse_request_directive_names(headers.get("Pragma", "")):
+        # An HTTP/1.0 origin's only way to say no-cache (RFC 9111 §5.4 keeps it for compatibility).
+        return "Pragma: no-cache"
+    if "*" in vary_names(headers.get("Vary")):
+        return "Vary: *"
+    if not allow_set_cookie and "Set-Cookie" in headers:
+        return "Set-Cookie"
+    if parsed.s_maxage == _INVALID:
+        return "malformed s-maxage"
+    if parsed.s_maxage == _ABSENT and parsed.max_age == _INVALID:
+        return "malformed max-age"
+    explicit = parsed.s_maxage != _ABSENT or parsed.max_age != _ABSENT
+    if not explicit and "Expires" in headers:
+        expires = _date(headers, "Expires")
+        if expires is None:
+            return "invalid Expires"
+        if expires <= _date_or(headers, time.time()):
+            return "Expires in the past"
+        explicit = True
+    if not explicit and status not in _DEFAULT_LIFETIME_STATUSES:
+        return f"status {status} without explicit freshness"
+    return None
+
+
+def needs_authorization_vary(request: Request, headers: Headers) -> bool:
+    """True when the response must gain ``Vary: Authorization`` before it is stored (Django 6.1).
+
+    A request with a non-empty ``Authorization`` is cached per credential unless the response is
+    ``public``.  ``s-maxage`` and ``must-revalidate``, which RFC 9111 §3.5 would let be shared, still
+    vary: sharing one user's authenticated page with everyone is never a default.
+    """
+    if not request.headers.get("Authorization"):
+        return False
+    return "public" not in _directives(headers).names
+
+
+def storable_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
+    """The header list to keep in a stored page: without connection-specific fields (RFC 9111 §3.1)."""
+    excluded = _connection_listed(headers)
+    return tuple((name, value) for name, value in headers if name.lower() not in excluded)
+
+
+def _connection_listed(headers: Headers) -> frozenset[str]:
+    listed = headers.get("Connection")
+    if not listed:
+        return _CONNECTION_FIELDS
+    return _CONNECTION_FIELDS | {name.lower() for name in split_header_value(listed)}
+
+
+# -- freshness --------------------------------------------------------------------------------------------
+
+
+def _date_or(headers: Headers, fallback: float) -> float:
+    date = _date(headers, "Date")
+    return fallback if date is None else date
+
+
+def _explicit_lifetime(parsed: _Directives, headers: Headers, received_at: float | None) -> float | None:
+    """s-maxage > max-age > Expires - Date (RFC 9111 §4.2.1); None when the response gives none."""
+    if parsed.s_maxage != _ABSENT:
+        return 0.0 if parsed.s_maxage == _INVALID else float(parsed.s_maxage)
+    if parsed.max_age != _ABSENT:
+        return 0.0 if parsed.max_age == _INVALID else float(parsed.max_age)
+    if "Expires" not in headers:
+        return None
+    expires = _date(headers, "Expires")
+    if expires is None:
+        return 0.0  # "0", a non-GMT zone, two values: already expired (RFC 9111 §5.3)
+    date = _date_or(headers, time.time() if received_at is None else received_at)
+    return max(0.0, expires - date)
+
+
+def freshness_lifetime(headers: Headers, default: float, *, received_at: float | None = None) -> float:
+    """Seconds the response stays fresh: s-maxage > max-age > (Expires - Date) > ``default``.
+
+    ``default`` is the site's declared freshness (``CACHE_MIDDLEWARE_SECONDS`` or ``cache_page``'s
+    timeout) for a response that says nothing; no heuristic from Last-Modified is applied.  A malformed
+    or conflicting max-age/s-maxage, and an invalid or past Expires, give 0.  ``received_at`` stands
+    in for a missing Date (default: now).
+    """
+    lifetime = _explicit_lifetime(_directives(headers), headers, received_at)
+    return max(0.0, float(default)) if lifetime is None else lifetime
+
+
+def store_timeout(headers: Headers, page_timeout: float | None, default: float) -> float | None:
+    """Seconds to keep the page in the backend, or None for "do not store".
+
+    As Django: ``page_timeout`` (``cache_page``'s) beats the response's freshness, which beats
+    ``default``; a lifetime of 0 (max-age=0, past Expires, malformed values) is not stored.
+    A page with a validator (ETag, Last-Modified) is kept for twice its lifetime, so that once
+    stale it is revalidated with the app (a 304 refreshes it) instead of rebuilt.
+    """
+    if page_timeout is not None:
+        return float(page_timeout) if page_timeout > 0 else None
+    lifetime = freshness_lifetime(headers, default)
+    if lifetime <= 0:
+        return None
+    if _has_validator(headers):
+        lifetime *= 2
+    return min(lifetime, float(_MAX_DELTA))
+
+
+def _age_value(headers: Headers) -> int:
+    """The first Age line's delta-seconds; _ABSENT or _INVALID (a list, negative, non-integer)."""
+    values = headers.get_all("Age")
+    if not values:
+        return _ABSENT
+    return _delta(values[0].strip(" \t"))
+
+
+def current_age(headers: Headers, stored_at: float, now: float) -> float:
+    """RFC 9111 §4.2.3 current_age of a page received at ``stored_at``, counting an upstream Age.
+
+    The request time is not known to the core, so response_delay is taken as 0.  A malformed Age is
+    ignored here; :func:`is_fresh` treats such a page as stale.
+    """
+    date = _date(headers, "Date")
+    apparent_age = 0.0 if date is None else max(0.0, stored_at - date)
+    age_value = _age_value(headers)
+    corrected_initial_age = max(apparent_age, float(age_value)) if age_value >= 0 else apparent_age
+    return corrected_initial_age + max(0.0, now - stored_at)
+
+
+def is_fresh(
+    headers: Headers, stored_at: float, now: float, default: float, *, page_timeout: float | None = None
+) -> bool:
+    """True when the stored page may be served without asking the app (RFC 9111 §4.2).
+
+    ``page_timeout`` (``cache_page``'s timeout) replaces the page's own lifetime, as it does in
+    Django, where it beats the view's max-age.  ``no-cache`` and a malformed ``Age`` are never fresh.
+    """
+    parsed = _directives(headers)
+    if "no-cache" in parsed.names or _age_value(headers) == _INVALID:
+        return False
+    if page_timeout is not None:
+        lifetime = float(page_timeout)
+    else:
+        explicit = _explicit_lifetime(parsed, headers, stored_at)
+        lifetime = max(0.0, float(default)) if explicit is None else explicit
+    return lifetime > current_age(headers, stored_at, now)
+
+
+# -- conditional requests ---------------------------------------------------------------------------------
+
+
+def _opaque_tag(tag: str) -> str | None:
+    """The quoted opaque-tag of an entity-tag, weakness dropped (RFC 9110 §8.8.3); None if malformed."""
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"' or '"' in tag[1:-1]:
+        return None
+    return tag
+
+
+def not_modified(request_headers: Headers, stored_headers: Headers) -> bool:
+    """True when the client's preconditions mean the cache answers 304 from the stored page.
+
+    RFC 9110 §13.2.2: If-None-Match (weak comparison; ``*`` matches any stored page) decides when
+    present and If-Modified-Since is then ignored; otherwise If-Modified-Since is compared with the
+    stored Last-Modified, else its Date.  An invalid or repeated If-Modified-Since is ignored.
+    If-Match, If-Unmodified-Since and If-Range are the app's, never evaluated here.  The caller
+    asks only for GET/HEAD requests answered by a stored 200.
+    """
+    if_none_match = request_headers.get("If-None-Match")
+    if if_none_match is not None:
+        candidates = split_header_value(if_none_match)
+        if "*" in candidates:
+            return True
+        stored = stored_headers.get("ETag")
+        stored_tag = _opaque_tag(stored.strip()) if stored else None
+        if stored_tag is None:
+            return False
+        return any(_opaque_tag(candidate) == stored_tag for candidate in candidates)
+    values = request_headers.get_all("If-Modified-Since")
+    if len(values) != 1:
+        return False
+    since = parse_http_date(values[0])
+    if since is None:
+        return False
+    validator = _date(stored_headers, "Last-Modified")
+    if validator is None:
+        validator = _date(stored_headers, "Date")
+    return validator is not None and validator <= since
+
+
+def not_modified_headers(stored_headers: Headers) -> Headers:
+    """The stored page's fields a 304 carries (RFC 9110 §15.4.5), in stored order."""
+    return Headers((name, value) for name, value in stored_headers if name.lower() in _NOT_MODIFIED_FIELDS)
+
+
+def revalidation_headers(stored_headers: Headers) -> list[tuple[str, str]]:
+    """The precondition fields to send the app when revalidating a stale stored page (RFC 9111 §4.3.1).
+
+    Both validators are sent when the page has both: If-None-Match from its ETag (MUST) and
+    If-Modified-Since from a valid Last-Modified (SHOULD).  Empty when the page has no validator.
+    """
+    conditions: list[tuple[str, str]] = []
+    etag = stored_headers.get("ETag")
+    if etag:
+        conditions.append(("If-None-Match", etag))
+    last_modified = stored_headers.get("Last-Modified")
+    if last_modified and _http_date(last_modified) is not None:
+        conditions.append(("If-Modified-Since", last_modified))
+    return conditions
+
+
+def refreshed_headers(stored_headers: Headers, not_modified_headers: Headers) -> Headers:
+    """The stored page's headers updated from the app's 304 (RFC 9111 §4.3.4).
+
+    Each field the 304 carries replaces that field in the stored entry (where it was, else at the
+    end), except Content-Length, the connection-specific fields and Set-Cookie (never stored).
+    The caller stores the result with the 304's receipt time as the new ``stored_at``, and checks it
+    with :func:`store_refusal` again (the 304 may have added no-store or ``Vary: *``).
+    """
+    excluded = _connection_listed(not_modified_headers) | _NOT_REFRESHED_FIELDS
+    updates: dict[str, list[tuple[str, str]]] = {}
+    for name, value in not_modified_headers:
+        lowered = name.lower()
+        if lowered not in excluded:
+            updates.setdefault(lowered, []).append((name, value))
+    result: list[tuple[str, str]] = []
+    for name, value in stored_headers:
+        lowered = name.lower()
+        if lowered not in updates:
+            result.append((name, value))
+        elif updates[lowered]:
+            result.extend(updates[lowered])
+            updates[lowered] = []  # replaced where its first occurrence was; later ones dropped
+    for fields in updates.values():
+        result.extend(fields)
+    return Headers(result)
+
+
+# -- invalidation and downstream headers ------------------------------------------------------------------
+
+
+def invalidates(method: str, status: int) -> bool:
+    """True when a ``method`` answered with ``status`` invalidates every stored variant of its URL.
+
+    RFC 9111 §4.4: any unsafe or unknown method with a non-error (2xx/3xx) answer.  Methods are
+    case-sensitive (RFC 9110 §9.1), so ``get`` is an unknown method and invalidates.
+    """
+    return method not in SAFE_METHODS and 200 <= status < 400
+
+
+def add_downstream_headers(headers: Headers, timeout: float) -> None:
+    """Add ``Expires`` (if absent) and a min-merged ``max-age`` for downstream caches, as Django's
+    ``patch_response_headers`` does, unless that would make the response more cacheable than the app
+    made it: never on a ``private``/``no-store``/``no-cache`` or ``Set-Cookie`` response, one that gave
+    only ``s-maxage`` (a shared-cache lifetime, not one for browsers), or one with an invalid or past
+    ``Expires``.
+    """
+    parsed = _directives(headers)
+    if parsed.names & {"private", "no-store", "no-cache"} or "Set-Cookie" in headers:
+        return
+    if parsed.s_maxage != _ABSENT and parsed.max_age == _ABSENT:
+        return
+    if "Expires" in headers:
+        expires = _date(headers, "Expires")
+        if expires is None or expires <= _date_or(headers, time.time()):
+            return
+    patch_response_headers(headers, timeout)
