@@ -63,7 +63,8 @@ def split_header_value(value: str | None) -> list[str]:
     """The comma-separated members of a field value, commas inside quoted strings kept.
 
     Members are stripped of spaces and tabs; empty members are dropped
-    (RFC 9110 §5.6.1).  An unterminated quoted string runs to the end.
+    (RFC 9110 §5.6.1).  A quote that is never closed quotes nothing: the
+    rest is split at every comma, so no directive after it can hide in it.
     """
     if not value:
         return []
@@ -89,6 +90,9 @@ def split_header_value(value: str | None) -> list[str]:
             if member:
                 members.append(member)
             start = index + 1
+    if quoted:
+        members.extend(stripped for part in value[start:].split(",") if (stripped := part.strip(_OWS)))
+        return members
     member = value[start:].strip(_OWS)
     if member:
         members.append(member)
