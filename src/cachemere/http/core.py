@@ -1,0 +1,403 @@
+"""The page cache's three phases as cache-step logic: fetch, update and invalidate.
+
+Each phase is a :data:`~cachemere.backends.base.Logic` generator, driven by
+the WSGI adapter with :func:`~cachemere.backends.base.drive` and by the ASGI
+adapter with :func:`~cachemere.backends.base.adrive`, so both share every
+decision.  The decisions themselves are in :mod:`.policy` (pure) and the keys
+in :mod:`.keys`; this module only sequences cache calls around them.
+
+Failing open lives here, once: a backend exception thrown into a phase is
+logged (logger ``cachemere.http``) and becomes a miss, a skipped store or a
+skipped invalidation.  It never reaches the app's client as a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from typing import Any, Final
+
+from ..backends.base import BaseCache, Logic
+from . import policy
+from .headers import get_max_age, patch_vary_headers
+from .keys import cache_header_key, get_cache_key_logic, learn_cache_key_logic
+from .messages import Headers, Request
+
+__all__ = [
+    "Config",
+    "Hit",
+    "Miss",
+    "Page",
+    "client_answer",
+    "fetch",
+    "host_allowed",
+    "invalidate",
+    "pending",
+    "refreshed_page",
+    "resolve_cache",
+    "update",
+]
+
+logger = logging.getLogger("cachemere.http")
+
+#: A stored page: (status, header pairs, body, time.time() when the response was received).
+Page = tuple[int, tuple[tuple[str, str], ...], bytes, float]
+
+# How many variants of one URL are remembered for invalidation; beyond that the oldest are
+# forgotten (they then expire on their own timeout), so a cache-busting Vary cannot grow it.
+MAX_VARIANTS: Final = 64
+_VARIANTS_SUFFIX: Final = ".variants"
+
+
+class Hit:
+    """A stored page to send as it is: the adapter writes ``status``, ``headers`` and ``body``."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Miss:
+    """The app must answer.  ``store`` says whether :func:`update` may store its answer.
+
+    ``stale`` is a stored page the app is asked to revalidate: the adapter adds
+    ``conditions`` (If-None-Match / If-Modified-Since) to the request it passes on,
+    and turns a 304 from the app into :func:`refreshed_page`.  ``revalidated`` is
+    set by the adapter when that happened, so the outer update knows the client
+    may get a 304 of its own.
+    """
+
+    __slots__ = ("conditions", "request", "revalidated", "stale", "store")
+
+    def __init__(
+        self,
+        request: Request,
+        store: bool,
+        stale: Page | None = None,
+        conditions: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self.request = request
+        self.store = store
+        self.stale = stale
+        self.conditions = conditions
+        self.revalidated = False
+
+
+#: Set by an UpdateCacheMiddleware around the inner app to an empty list; the
+#: FetchFromCacheMiddleware inside appends its Miss.  A holder (rather than the
+#: Miss itself, or a key in the environ/scope) survives inner layers that copy
+#: the scope or run the app in a task with a copied context.
+pending: ContextVar[list[Miss] | None] = ContextVar("cachemere.http.pending", default=None)
+
+
+# -- configuration shared by both adapters ----------------------------------------------------
+
+
+def resolve_cache(cache: BaseCache | str | None, alias: str | None) -> Callable[[], BaseCache]:
+    """A function giving the cache to use on each call: an instance as it is, else ``caches[alias]``.
+
+    An alias is looked up per call because the handler keeps one backend per thread.
+    """
+    if isinstance(cache, BaseCache):
+        instance = cache
+        return lambda: instance
+    from ..handler import caches
+
+    if cache is not None and not isinstance(cache, str):
+        raise TypeError(f"cache must be a cache instance or an alias, got {cache!r}")
+    name = cache if cache is not None else alias
+    if name is None:
+        from ..conf import settings
+
+        name = str(settings.CACHE_MIDDLEWARE_ALIAS)
+    if name not in caches:
+        from ..exceptions import InvalidCacheBackendError
+
+        raise InvalidCacheBackendError(f"The cache {name!r} doesn't exist (page cache alias).")
+    return lambda: caches[name]
+
+
+_UNSET: Final[Any] = object()
+
+
+class Config:
+    """A middleware's settings, resolved once at construction as Django's middleware does.
+
+    ``key_prefix`` and ``cache_alias`` not given mean the ``CACHE_MIDDLEWARE_*``
+    settings; given as None they mean ``""`` and ``"default"`` (Django's
+    CacheMiddleware, hence cache_page).  ``cache`` (an instance or an alias)
+    beats ``cache_alias``.
+    """
+
+    __slots__ = ("cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout")
+
+    def __init__(
+        self,
+        cache_timeout: float | None = None,
+        page_timeout: float | None = None,
+        key_prefix: Any = _UNSET,
+        cache_alias: Any = _UNSET,
+        cache: BaseCache | str | None = None,
+        max_body_size: int | None = None,
+    ) -> None:
+        from ..conf import DEFAULT_CACHE_ALIAS, settings
+
+        self.cache_timeout: float = (
+            settings.CACHE_MIDDLEWARE_SECONDS if cache_timeout is None else cache_timeout
+        )
+        self.page_timeout = page_timeout
+        if key_prefix is _UNSET:
+            key_prefix = settings.CACHE_MIDDLEWARE_KEY_PREFIX
+        self.key_prefix: str = key_prefix or ""
+        if cache_alias is _UNSET:
+            cache_alias = settings.CACHE_MIDDLEWARE_ALIAS
+        self.get_cache = resolve_cache(cache, cache_alias or DEFAULT_CACHE_ALIAS)
+        self.max_body_size: int = (
+            settings.CACHE_MIDDLEWARE_MAX_BODY_SIZE if max_body_size is None else max_body_size
+        )
+
+
+def allowed_hosts() -> Sequence[str]:
+    """``ALLOWED_HOSTS`` as in force now."""
+    from ..conf import settings
+
+    return settings.ALLOWED_HOSTS  # type: ignore[no-any-return]
+
+
+# RFC 3986 reg-name / IPv4 / bracketed IPv6, then an optional port (as Django's host check).
+_HOST_RE: Final = re.compile(r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$")
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """True when ``host`` (``name[:port]``, from the Host header) is well formed and in ``allowed``.
+
+    Patterns as Django's ``ALLOWED_HOSTS``: ``"*"`` any host, ``".example.com"``
+    the domain and its subdomains, anything else an exact, case-insensitive name.
+    """
+    host = host.lower()
+    match = _HOST_RE.match(host)
+    if match is None:
+        return False
+    name = match.group(1).removesuffix(".")
+    for pattern in allowed:
+        pattern = pattern.lower()
+        if pattern == "*":
+            return True
+        if pattern.startswith("."):
+            if name == pattern[1:] or name.endswith(pattern):
+                return True
+        elif name == pattern:
+            return True
+    return False
+
+
+# -- what a hit needs, computed once per stored page ------------------------------------------
+
+# (headers without Age, age when stored, freshness lifetime, has a validator), per stored
+# (headers, stored_at): a locmem hit returns the very tuple stored, so this parses nothing twice.
+_Facts = tuple[tuple[tuple[str, str], ...], float, float, bool]
+_FactsKey = tuple[tuple[tuple[str, str], ...], float, float, "float | None"]
+_facts: dict[_FactsKey, _Facts] = {}
+_FACTS_SIZE: Final = 2048
+
+
+def _facts_of(
+    headers: tuple[tuple[str, str], ...], stored_at: float, default: float, page_timeout: float | None
+) -> _Facts:
+    memo_key = (headers, stored_at, default, page_timeout)
+    facts = _facts.get(memo_key)
+    if facts is None:
+        parsed = Headers(headers)
+        # current_age is linear in `now` (RFC 9111 §4.2.3: initial age + resident time), and a
+        # page fresh at some age stays fresh until lifetime: so is_fresh at `now` is
+        # age(now) < lifetime, with both computed here once.
+        initial_age = policy.current_age(parsed, stored_at, stored_at)
+        if policy.is_fresh(parsed, stored_at, stored_at, default, page_timeout=page_timeout):
+            lifetime = (
+                float(page_timeout)
+                if page_timeout is not None
+                else policy.freshness_lifetime(parsed, default, received_at=stored_at)
+            )
+        else:
+            lifetime = 0.0
+        facts = (
+            tuple(pair for pair in headers if pair[0].lower() != "age"),
+            initial_age,
+            lifetime,
+            "etag" in parsed or "last-modified" in parsed,
+        )
+        if len(_facts) >= _FACTS_SIZE:
+            _facts.clear()
+        _facts[memo_key] = facts
+    return facts
+
+
+_CONDITIONAL: Final = frozenset({"if-none-match", "if-modified-since"})
+
+
+def _is_conditional(request: Request) -> bool:
+    return any(name.lower() in _CONDITIONAL for name, _ in request.headers)
+
+
+def _is_page(value: Any) -> bool:
+    return type(value) is tuple and len(value) == 4 and type(value[1]) is tuple
+
+
+# -- the phases --------------------------------------------------------------------------------
+
+
+def fetch(
+    request: Request, key_prefix: str, default_timeout: float, page_timeout: float | None = None
+) -> Logic[Hit | Miss | None]:
+    """Look ``request`` up: a :class:`Hit` to send, a :class:`Miss` to answer, or None.
+
+    None means the request is not the cache's (an unsafe method, a fat GET):
+    the app answers and nothing is stored.  ``default_timeout`` is the
+    freshness assumed for a page whose headers state none; ``page_timeout``
+    (cache_page's) replaces the page's own lifetime, as in Django.
+    """
+    if request.method not in policy.CACHEABLE_METHODS or not policy.may_serve_from_cache(request):
+        if request.method in policy.CACHEABLE_METHODS:
+            return Miss(request, store=False)
+        return Miss(request, store=False) if policy.invalidates(request.method, 200) else None
+    store = policy.may_store_for(request)
+    try:
+        key = yield from get_cache_key_logic(request, key_prefix, "GET")
+        if key is None:
+            return Miss(request, store)
+        page = yield ("get", (key, None))
+        if page is None and request.method == "HEAD":
+            # A HEAD may be answered from a GET entry; a GET never from a HEAD entry.
+            key = yield from get_cache_key_logic(request, key_prefix, "HEAD")
+            page = None if key is None else (yield ("get", (key, None)))
+    except Exception:
+        logger.warning("page cache lookup failed for %s; serving uncached", request.path, exc_info=True)
+        # Not storing either: a backend that just failed would make this request wait twice.
+        return Miss(request, store=False)
+    if not _is_page(page):
+        return Miss(request, store)
+    status, headers, body, stored_at = page
+    base, initial_age, lifetime, has_validator = _facts_of(headers, stored_at, default_timeout, page_timeout)
+    now = time.time()
+    age = initial_age + max(0.0, now - stored_at)
+    if age >= lifetime:
+        if has_validator:
+            return Miss(request, store, page, policy.revalidation_headers(Headers(headers)))
+        return Miss(request, store)
+    age_pair = ("Age", str(int(age)))
+    if _is_conditional(request) and policy.not_modified(request.headers, Headers(base)):
+        kept = policy.not_modified_headers(Headers(base))
+        del kept["Age"]
+        return Hit(304, [*kept, age_pair], b"")
+    return Hit(status, [*base, age_pair], b"" if request.method == "HEAD" else body)
+
+
+def refreshed_page(stale: Page, not_modified: Headers) -> tuple[int, Headers, bytes]:
+    """The stored page ``stale`` brought up to date by the app's 304 (RFC 9111 §4.3.4)."""
+    headers = policy.refreshed_headers(Headers(stale[1]), not_modified)
+    del headers["Age"]
+    return stale[0], headers, stale[2]
+
+
+def client_answer(
+    miss: Miss, status: int, headers: Headers, body: bytes
+) -> tuple[int, Headers, bytes]:
+    """What the client gets after :func:`update`: a 304 when a revalidated page meets its conditions."""
+    revalidated = miss.revalidated and status == 200 and _is_conditional(miss.request)
+    if revalidated and policy.not_modified(miss.request.headers, headers):
+        return 304, policy.not_modified_headers(headers), b""
+    return status, headers, body
+
+
+def _downstream_timeout(headers: Headers, page_timeout: float | None, cache_timeout: float) -> float:
+    # Django's precedence for the headers it adds: cache_page's timeout, else the response's
+    # own max-age, else CACHE_MIDDLEWARE_SECONDS.
+    if page_timeout is not None:
+        return page_timeout
+    max_age = get_max_age(headers)
+    return cache_timeout if max_age is None else max_age
+
+
+def update(
+    request: Request,
+    status: int,
+    headers: Headers,
+    body: bytes,
+    key_prefix: str,
+    cache_timeout: float,
+    page_timeout: float | None = None,
+    store: bool = True,
+) -> Logic[bool]:
+    """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.
+
+    ``headers`` is edited in place first, before any cache call, so the client
+    gets the same headers whether or not the backend works: ``Expires`` and
+    ``max-age`` for downstream caches (never on a response marked private or
+    no-store, or that gave only s-maxage or a past Expires) and ``Vary:
+    Authorization`` when the request was authorized and the response not public.
+    ``body`` is the complete body (the adapter never calls this for a stream).
+    ``store`` False (the fetch phase said so) still adds the headers, as Django.
+    An unsafe method's successful answer invalidates the URL instead.
+    """
+    if request.method not in policy.CACHEABLE_METHODS:
+        if policy.invalidates(request.method, status):
+            yield from invalidate(request, key_prefix)
+        return False
+    reason = policy.store_refusal(status, headers, request)
+    if status == 304:
+        # Django gives a 304 the downstream headers but never stores it.
+        reason = reason or "status 304"
+    elif reason is not None:
+        logger.debug("page %s not stored: %s", request.path, reason)
+        return False
+    timeout = policy.store_timeout(headers, page_timeout, cache_timeout)
+    if timeout is None:
+        return False
+    policy.add_downstream_headers(headers, _downstream_timeout(headers, page_timeout, cache_timeout))
+    if policy.needs_authorization_vary(request, headers):
+        patch_vary_headers(headers, ("Authorization",))
+    if reason is not None or not store or not timeout or not policy.may_store_for(request):
+        return False
+    stored_body = b"" if request.method == "HEAD" else body
+    page: Page = (status, policy.storable_headers(headers), stored_body, time.time())
+    try:
+        key = yield from learn_cache_key_logic(request, headers, timeout, key_prefix)
+        yield ("set", (key, page, timeout))
+        yield from _remember_variant(request, key_prefix, key, timeout)
+    except Exception:
+        logger.warning("page cache store failed for %s; page not stored", request.path, exc_info=True)
+        return False
+    return True
+
+
+def _remember_variant(request: Request, key_prefix: str, key: str, timeout: float) -> Logic[None]:
+    # The header list is per URL but pages are per variant; invalidation needs every variant's
+    # key, so each URL keeps a short index of (page key, expiry) beside its header list.
+    index_key = cache_header_key(request, key_prefix) + _VARIANTS_SUFFIX
+    now = time.time()
+    known = yield ("get", (index_key, None))
+    previous = known if isinstance(known, list) else []
+    entries = [(k, expires) for k, expires in previous if expires > now and k != key]
+    entries.append((key, now + timeout))
+    entries = entries[-MAX_VARIANTS:]
+    yield ("set", (index_key, entries, max(expires for _, expires in entries) - now))
+
+
+def invalidate(request: Request, key_prefix: str) -> Logic[None]:
+    """Forget every stored variant (GET and HEAD) of ``request``'s URL (RFC 9111 §4.4)."""
+    header_key = cache_header_key(request, key_prefix)
+    index_key = header_key + _VARIANTS_SUFFIX
+    try:
+        known = yield ("get", (index_key, None))
+        keys = [header_key, index_key]
+        if isinstance(known, list):
+            keys.extend(k for k, _ in known)
+        yield ("delete_many", (keys, None))
+    except Exception:
+        logger.warning("page cache invalidation failed for %s", request.path, exc_info=True)

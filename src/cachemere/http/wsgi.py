@@ -1,0 +1,348 @@
+"""The page cache for WSGI apps: ``UpdateCacheMiddleware``, ``FetchFromCacheMiddleware``, ``CacheMiddleware``.
+
+Stack them as Django's: Update outermost, Fetch innermost, the app's other
+middleware between them::
+
+    app = UpdateCacheMiddleware(SessionMiddleware(LocaleMiddleware(FetchFromCacheMiddleware(app))))
+
+Update sees the response last, so it learns every ``Vary`` the layers inside
+it added; Fetch runs last on the way in, after whatever sets the language or
+time zone that is part of the key.  ``CacheMiddleware(app)`` is both in one,
+for a stack where nothing else touches the key or ``Vary``.  Every decision is
+in :mod:`.core`; this module only translates WSGI and calls the app.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+from ..backends.base import BaseCache, drive
+from . import core
+from .core import Config, Hit, Miss
+from .messages import Headers, Request
+
+__all__ = ["CacheMiddleware", "FetchFromCacheMiddleware", "UpdateCacheMiddleware"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+_STATUS_LINES: Final[dict[int, str]] = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+_BAD_HOST: Final = b"Bad Request (invalid host)"
+_NAMES: dict[str, str] = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+_CLIENT_CONDITIONS: Final = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"})
+_SURROGATE: Final = re.compile("[\udc80-\udcff]")
+
+
+def _status_line(status: int) -> str:
+    line = _STATUS_LINES.get(status)
+    return f"{status} Unknown" if line is None else line
+
+
+def _header_name(key: str) -> str | None:
+    name = _NAMES.get(key)
+    if name is None and key.startswith("HTTP_"):
+        name = _NAMES[key] = key[5:].replace("_", "-").title()
+    return name
+
+
+def _path(environ: Environ) -> str:
+    raw = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # As Django: bytes that are not UTF-8 stay percent-encoded, so distinct paths stay distinct.
+        text = raw.decode("utf-8", "surrogateescape")
+        return _SURROGATE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", text)
+
+
+def request_of(environ: Environ) -> Request | None:
+    """The request as the app sees it, or None when its host is not in ``ALLOWED_HOSTS``.
+
+    The host is the Host header (else SERVER_NAME and SERVER_PORT), never a
+    forwarding header: a proxy that rewrites hosts must do it in the environ.
+    """
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        host = environ.get("SERVER_NAME", "")
+        port = str(environ.get("SERVER_PORT", ""))
+        if port and port != ("443" if scheme == "https" else "80"):
+            host = f"{host}:{port}"
+    if not core.host_allowed(host, core.allowed_hosts()):
+        return None
+    headers = Headers(
+        (name, value) for key, value in environ.items() if (name := _header_name(key)) is not None
+    )
+    length = environ.get("CONTENT_LENGTH") or "0"
+    has_body = (length.strip() not in ("", "0")) or "chunked" in environ.get(
+        "HTTP_TRANSFER_ENCODING", ""
+    ).lower()
+    return Request(
+        environ.get("REQUEST_METHOD", "GET").upper(),
+        scheme,
+        host,
+        _path(environ),
+        environ.get("QUERY_STRING", ""),
+        headers,
+        has_body,
+    )
+
+
+def _status_of(line: str) -> int:
+    try:
+        return int(line.split(" ", 1)[0])
+    except ValueError:
+        return 0
+
+
+def _close(result: Iterable[bytes]) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
+class _Capture:
+    """Holds the app's start_response until the body is known; passes it through when not ours."""
+
+    __slots__ = ("headers", "hold", "real", "status", "streaming", "writer")
+
+    def __init__(self, real: StartResponse, hold: Callable[[], bool]) -> None:
+        self.real = real
+        self.hold = hold
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.streaming = False
+        self.writer: Callable[[bytes], object] | None = None
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if exc_info is not None or self.streaming or not self.hold():
+            self.streaming = True
+            self.writer = self.real(status, headers, exc_info)
+            return self.writer
+        self.status, self.headers = status, headers
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        # The legacy write() callable means the app streams: send what was held, never store.
+        if self.writer is None:
+            self.streaming = True
+            self.writer = self.real(self.status, self.headers)
+        self.writer(data)
+
+
+def _passed_on(first: list[bytes], iterator: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        yield from first
+        yield from iterator
+    finally:
+        _close(result)
+
+
+def _serve(hit: Hit, start_response: StartResponse) -> list[bytes]:
+    start_response(_status_line(hit.status), hit.headers)
+    return [hit.body]
+
+
+class _Fetch:
+    """The request phase, shared by FetchFromCacheMiddleware and CacheMiddleware."""
+
+    config: Config
+    app: WSGIApp
+
+    def _lookup(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes] | Miss | None:
+        request = request_of(environ)
+        if request is None:
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "26")])
+            return [_BAD_HOST]
+        config = self.config
+        logic = core.fetch(request, config.key_prefix, config.cache_timeout, config.page_timeout)
+        decision = drive(config.get_cache(), logic)
+        if isinstance(decision, Hit):
+            return _serve(decision, start_response)
+        return decision
+
+    def _call_app(
+        self, environ: Environ, start_response: StartResponse, miss: Miss | None
+    ) -> Iterable[bytes]:
+        if miss is None or miss.stale is None:
+            return self.app(environ, start_response)
+        return self._revalidate(environ, start_response, miss, miss.stale)
+
+    def _revalidate(
+        self, environ: Environ, start_response: StartResponse, miss: Miss, stale: core.Page
+    ) -> Iterable[bytes]:
+        # The app sees the stored validators instead of the client's own conditions.
+        inner = {k: v for k, v in environ.items() if k not in _CLIENT_CONDITIONS}
+        for name, value in miss.conditions:
+            inner["HTTP_" + name.upper().replace("-", "_")] = value
+        answer: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info is None and _status_of(status) == 304:
+                answer.append(headers)
+                return lambda data: None
+            return start_response(status, headers, exc_info)
+
+        result = self.app(inner, capture)
+        if not answer:
+            iterator = iter(result)
+            try:
+                first = [next(iterator)]
+            except StopIteration:
+                first = []
+            except BaseException:
+                _close(result)
+                raise
+            if not answer:
+                return _passed_on(first, iterator, result)
+        _close(result)
+        status, headers, body = core.refreshed_page(stale, Headers(answer[0]))
+        miss.revalidated = True
+        start_response(_status_line(status), headers.items())
+        return [body]
+
+
+class _Update:
+    """The response phase, shared by UpdateCacheMiddleware and CacheMiddleware."""
+
+    config: Config
+
+    def _respond(
+        self,
+        get_miss: Callable[[], Miss | None],
+        start_response: StartResponse,
+        call: Callable[[StartResponse], Iterable[bytes]],
+    ) -> Iterable[bytes]:
+        capture = _Capture(start_response, lambda: get_miss() is not None)
+        result = call(capture.start_response)
+        miss = get_miss()
+        if capture.streaming or miss is None:
+            return result
+        limit = self.config.max_body_size
+        iterator = iter(result)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            length = Headers(capture.headers).get("Content-Length") if capture.status else None
+            bounded = isinstance(result, (list, tuple)) or length is not None
+            for chunk in iterator:
+                chunks.append(chunk)
+                size += len(chunk)
+                if capture.status is None:
+                    continue
+                if length is None and not bounded:
+                    length = Headers(capture.headers).get("Content-Length")
+                    bounded = length is not None
+                if capture.streaming or size > limit or (not bounded and len(chunks) > 1):
+                    break
+            else:
+                iterator = iter(())
+        except BaseException:
+            _close(result)
+            raise
+        if capture.streaming or size > limit or capture.status is None or (not bounded and len(chunks) > 1):
+            if not capture.streaming and capture.status is not None:
+                capture.streaming = True
+                start_response(capture.status, capture.headers)
+            return _passed_on(chunks, iterator, result)
+        _close(result)
+        body = b"".join(chunks)
+        status = _status_of(capture.status)
+        headers = Headers(capture.headers)
+        config = self.config
+        drive(
+            config.get_cache(),
+            core.update(
+                miss.request, status, headers, body, config.key_prefix,
+                config.cache_timeout, config.page_timeout, miss.store,
+            ),
+        )  # fmt: skip
+        answer_status, answer_headers, answer_body = core.client_answer(miss, status, headers, body)
+        line = capture.status if answer_status == status else _status_line(answer_status)
+        start_response(line, answer_headers.items())
+        return [answer_body]
+
+
+class UpdateCacheMiddleware(_Update):
+    """Stores the app's responses that FetchFromCacheMiddleware (inside it) did not answer.
+
+    ``cache_timeout`` defaults to ``CACHE_MIDDLEWARE_SECONDS``, ``key_prefix``
+    to ``CACHE_MIDDLEWARE_KEY_PREFIX``, ``cache_alias`` to
+    ``CACHE_MIDDLEWARE_ALIAS``; ``cache`` (an instance or alias) beats the alias.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        cache_timeout: float | None = None,
+        page_timeout: float | None = None,
+        key_prefix: Any = core._UNSET,
+        cache_alias: Any = core._UNSET,
+        cache: BaseCache | str | None = None,
+        max_body_size: int | None = None,
+    ) -> None:
+        self.app = app
+        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        holder: list[Miss] = []
+        token = core.pending.set(holder)
+        try:
+            # The inner Fetch appends its Miss during this call, before the app's start_response.
+            return self._respond(
+                lambda: holder[0] if holder else None, start_response, lambda inner: self.app(environ, inner)
+            )
+        finally:
+            core.pending.reset(token)
+
+
+class FetchFromCacheMiddleware(_Fetch):
+    """Answers GET and HEAD from stored pages; leaves storing to UpdateCacheMiddleware outside it."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        key_prefix: Any = core._UNSET,
+        cache_alias: Any = core._UNSET,
+        cache: BaseCache | str | None = None,
+        cache_timeout: float | None = None,
+    ) -> None:
+        self.app = app
+        self.config = Config(cache_timeout, None, key_prefix, cache_alias, cache)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        decision = self._lookup(environ, start_response)
+        if decision is None or isinstance(decision, Miss):
+            holder = core.pending.get()
+            if holder is not None and decision is not None:
+                holder.append(decision)
+            return self._call_app(environ, start_response, decision)
+        return decision
+
+
+class CacheMiddleware(_Fetch, _Update):
+    """Fetch and Update in one layer (``cache_page`` is this around one view)."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        cache_timeout: float | None = None,
+        page_timeout: float | None = None,
+        key_prefix: Any = core._UNSET,
+        cache_alias: Any = core._UNSET,
+        cache: BaseCache | str | None = None,
+        max_body_size: int | None = None,
+    ) -> None:
+        self.app = app
+        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        decision = self._lookup(environ, start_response)
+        if decision is not None and not isinstance(decision, Miss):
+            return decision
+        miss = decision
+        return self._respond(lambda: miss, start_response, lambda inner: self._call_app(environ, inner, miss))
