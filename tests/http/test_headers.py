@@ -205,6 +205,10 @@ def _rfc850_year(two_digits: int) -> int:
         ("sun, 06 nov 1994 08:49:37 gmt", NOV_6_1994),  # names are case-insensitive
         ("THU, 18 AUG 2050 02:01:18 gMT", float(calendar.timegm((2050, 8, 18, 2, 1, 18)))),
         ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0),
+        ("Sun, 06 Nov 0094 08:49:37 GMT", float(calendar.timegm((94, 11, 6, 8, 49, 37)))),  # not 1994
+        ("Mon, 01 Jan 0001 00:00:00 GMT", float(calendar.timegm((1, 1, 1, 0, 0, 0)))),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", float(calendar.timegm((9999, 12, 31, 23, 59, 59)))),
+        ("Sun Nov  6 08:49:37 0094", float(calendar.timegm((94, 11, 6, 8, 49, 37)))),
         ("Sat, 29 Feb 2020 00:00:00 GMT", float(calendar.timegm((2020, 2, 29, 0, 0, 0)))),
         ("Wed, 31 Dec 2025 23:59:60 GMT", float(calendar.timegm((2025, 12, 31, 23, 59, 60)))),
         (
@@ -247,6 +251,7 @@ def test_parse_http_date_valid(value: str, expected: float) -> None:
         "Thu, 31 Nov 2050 02:01:18 GMT",  # no such day
         "Thu, 29 Feb 2051 02:01:18 GMT",
         "Thu, 00 Aug 2050 02:01:18 GMT",
+        "Sat, 01 Jan 0000 00:00:00 GMT",  # there is no year 0
         "Thu, 18 Aug 2050 24:00:00 GMT",
         "Thu, 18 Aug 2050 02:60:00 GMT",
         "Thu, 18 Aug 2050 02:01:61 GMT",

@@ -176,13 +176,13 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _TIME = r"[0-9]{2}:[0-9]{2}:[0-9]{2}"
 # The three formats of RFC 9110 §5.6.7, exactly (names case-insensitive, as
 # RFC 9111 §5.3 advises).  They only vet the shape: email.utils reads the fields.
-_IMF_FIXDATE = re.compile(rf"{_DAY}, [0-9]{{2}} {_MONTH} [0-9]{{4}} {_TIME} GMT", re.IGNORECASE)
+_IMF_FIXDATE = re.compile(rf"{_DAY}, [0-9]{{2}} {_MONTH} ([0-9]{{4}}) {_TIME} GMT", re.IGNORECASE)
 _RFC850_DATE = re.compile(
     rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
     rf"[0-9]{{2}}-{_MONTH}-([0-9]{{2}}) {_TIME} GMT",
     re.IGNORECASE,
 )
-_ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} (?: [0-9]|[0-9]{{2}}) {_TIME} [0-9]{{4}}", re.IGNORECASE)
+_ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} (?: [0-9]|[0-9]{{2}}) {_TIME} ([0-9]{{4}})", re.IGNORECASE)
 
 
 def parse_http_date(value: str | None) -> float | None:
@@ -195,24 +195,30 @@ def parse_http_date(value: str | None) -> float | None:
     if not isinstance(value, str):
         return None
     text = value.strip(_OWS)
-    rfc850 = None
-    if not (_IMF_FIXDATE.fullmatch(text) or _ASCTIME_DATE.fullmatch(text)):
-        rfc850 = _RFC850_DATE.fullmatch(text)
-        if rfc850 is None:
-            return None
+    match = _IMF_FIXDATE.fullmatch(text) or _ASCTIME_DATE.fullmatch(text)
+    rfc850 = None if match else _RFC850_DATE.fullmatch(text)
+    if match is None and rfc850 is None:
+        return None
     fields = email.utils.parsedate_tz(text)
     if fields is None:
         return None
-    year, month, day, hour, minute, second = fields[:6]
-    if rfc850 is not None:
+    month, day, hour, minute, second = fields[1:6]
+    # email.utils reads any year below 100 as two-digit (even "0094"), with a
+    # fixed pivot, so the year comes from the matched text.
+    if match is not None:
+        year = int(match.group(1))
+    elif rfc850 is not None:
         # RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is in the past century.
-        # email.utils uses a fixed pivot instead, so the year is recomputed here.
         this_year = time.gmtime().tm_year
         year = this_year - this_year % 100 + int(rfc850.group(1))
         if year > this_year + 50:
             year -= 100
+    else:
+        return None
     # timegm would roll "Nov 31" over into December; the RFC grammar allows second 60 (a leap second).
-    if not (1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 and second <= 60):
+    if not (year >= 1 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return None  # calendar has no year 0
+    if not (hour < 24 and minute < 60 and second <= 60):
         return None
     return float(calendar.timegm((year, month, day, hour, minute, second)))
 
@@ -316,7 +322,6 @@ def patch_response_headers(response: Any, cache_timeout: float | None = None) ->
         from cachemere.conf import settings  # read at call time: settings may be configured late
 
         cache_timeout = settings.CACHE_MIDDLEWARE_SECONDS
-    assert cache_timeout is not None
     seconds = max(0, int(cache_timeout))
     headers = headers_of(response)
     if "Expires" not in headers:
