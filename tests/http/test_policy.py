@@ -186,6 +186,19 @@ def test_storable_headers_drop_connection_fields() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("headers", "stored"),
+    [
+        (H(("Content-Type", "text/html")), (("Content-Type", "text/html"), ("Date", date(NOW)))),
+        (H(("Date", date(NOW - 5)), ("ETag", '"a"')), (("Date", date(NOW - 5)), ("ETag", '"a"'))),
+        (H(("Date", "yesterday"), ("ETag", '"a"')), (("ETag", '"a"'), ("Date", date(NOW)))),
+    ],
+)
+def test_storable_headers_add_a_missing_date(headers: Headers, stored: tuple[tuple[str, str], ...]) -> None:
+    assert policy.storable_headers(headers, received_at=NOW) == stored
+    assert policy.storable_headers(headers) == tuple(headers)
+
+
 # -- freshness -------------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from cachemere.http.headers import (
     DELTA_SECONDS_MAX,
     cache_control_directives,
     delta_seconds,
+    http_date,
     parse_http_date,
     patch_response_headers,
     split_header_value,
@@ -237,10 +238,20 @@ def needs_authorization_vary(request: Request, headers: Headers) -> bool:
     return "public" not in _directives(headers).names
 
 
-def storable_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
-    """The header list to keep in a stored page: without connection-specific fields (RFC 9111 §3.1)."""
+def storable_headers(headers: Headers, received_at: float | None = None) -> tuple[tuple[str, str], ...]:
+    """The header list to keep in a stored page: without connection-specific fields (RFC 9111 §3.1).
+
+    With ``received_at``, a response without a valid ``Date`` gains one for that time, as a cache
+    that stores it must add (RFC 9110 §6.6.1), so its age is measured from its receipt.
+    """
     excluded = _connection_listed(headers)
-    return tuple((name, value) for name, value in headers if name.lower() not in excluded)
+    kept = tuple((name, value) for name, value in headers if name.lower() not in excluded)
+    if received_at is not None and _date(headers, "Date") is None:
+        kept = (
+            *((name, value) for name, value in kept if name.lower() != "date"),
+            ("Date", http_date(received_at)),
+        )
+    return kept
 
 
 def _connection_listed(headers: Headers) -> frozenset[str]:
