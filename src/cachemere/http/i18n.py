@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
+from ..conf import settings as _global_settings
+
 if TYPE_CHECKING:
     from ..conf import SettingsSource
 
@@ -42,11 +44,7 @@ _LANGUAGE_TAG: Final = re.compile(r"[a-z]{1,8}(?:-[a-z0-9]{1,8})*(?:@[a-z0-9]{1,
 
 
 def _settings(settings: SettingsSource | None) -> SettingsSource:
-    if settings is not None:
-        return settings
-    from ..conf import settings as global_settings
-
-    return global_settings
+    return _global_settings if settings is None else settings
 
 
 def _normalise_language(language: object) -> str:

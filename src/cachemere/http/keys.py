@@ -18,11 +18,13 @@ sync and async share them; :func:`learn_cache_key` and :func:`get_cache_key`
 from __future__ import annotations
 
 import hashlib
+import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from ..backends.base import BaseCache, Logic, adrive, drive
+from ..conf import settings as _global_settings
 from . import i18n
 from .messages import Headers, Request, headers_of
 
@@ -51,14 +53,18 @@ _ABSENT: Final = b"-,"
 # and iri_to_uri safe sets, so the URL hashed is the one Django builds.
 _PATH_SAFE: Final = "/:@&+$,-_.!~*'()"
 _IRI_SAFE: Final = "/#%[]=:;$&()+,!?*@'~"
+_ALWAYS_SAFE: Final = string.ascii_letters + string.digits + "_.-~"
+_PATH_UNCHANGED: Final = _ALWAYS_SAFE + _PATH_SAFE
+_IRI_UNCHANGED: Final = _ALWAYS_SAFE + _IRI_SAFE
 
 
 def _settings(settings: SettingsSource | None) -> SettingsSource:
-    if settings is not None:
-        return settings
-    from ..conf import settings as global_settings
+    return _global_settings if settings is None else settings
 
-    return global_settings
+
+def _quoted(text: str, safe: str, unchanged: str) -> str:
+    # Most paths and queries need no escaping: skip quote()'s encode and byte loop then.
+    return text if not text.rstrip(unchanged) else quote(text, safe=safe)
 
 
 def _url_digest(request: Request) -> str:
@@ -69,9 +75,11 @@ def _url_digest(request: Request) -> str:
     """
     query = request.query_string
     url = (
-        f"{request.scheme}://{quote(request.host, safe=_IRI_SAFE)}{quote(request.path, safe=_PATH_SAFE)}"
-        + (f"?{quote(query, safe=_IRI_SAFE)}" if query else "")
+        f"{request.scheme}://{_quoted(request.host, _IRI_SAFE, _IRI_UNCHANGED)}"
+        f"{_quoted(request.path, _PATH_SAFE, _PATH_UNCHANGED)}"
     )
+    if query:
+        url += "?" + _quoted(query, _IRI_SAFE, _IRI_UNCHANGED)
     return hashlib.md5(url.encode("ascii"), usedforsecurity=False).hexdigest()
 
 
