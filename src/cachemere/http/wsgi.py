@@ -50,7 +50,7 @@ def _header_name(key: str) -> str | None:
 
 
 def _path(environ: Environ) -> str:
-    raw = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
+    raw = (str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))).encode("latin-1")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
