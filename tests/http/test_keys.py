@@ -14,6 +14,7 @@ import pytest
 
 from cachemere import CacheHandler, configure
 from cachemere.backends.base import BaseCache, adrive, drive
+from cachemere.backends.redis import RedisCache
 from cachemere.conf import Settings
 from cachemere.http import i18n
 from cachemere.http.keys import (
@@ -28,6 +29,7 @@ from cachemere.http.keys import (
     learn_cache_key_logic,
 )
 from cachemere.http.messages import Headers, Request
+from servers.redis import RedisServer
 
 PLAIN = Settings({})
 I18N = Settings({"USE_I18N": True})
@@ -350,15 +352,34 @@ def test_headers_outside_vary_do_not_change_the_key(name: str, value: str) -> No
     assert get_cache_key(other, "", cache=cache, settings=PLAIN) != learnt
 
 
+def test_content_type_in_vary_is_the_requests_content_type() -> None:
+    # Better than Django, whose META keeps it as CONTENT_TYPE, so HTTP_CONTENT_TYPE is always absent.
+    names = header_list_for("Content-Type", settings=PLAIN)
+    json = cache_page_key(req(Content_Type="application/json"), "GET", names, "", settings=PLAIN)
+    form = cache_page_key(req(Content_Type="text/plain"), "GET", names, "", settings=PLAIN)
+    assert names == ["HTTP_CONTENT_TYPE"] and json != form
+
+
 # -- the header list on real caches, through the step protocol -------------------------
 
 
-@pytest.fixture(params=["locmem", "files"])
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["locmem", "files", "redis"])
 def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BaseCache]:
     if request.param == "locmem":
         entry = {"BACKEND": "cachemere.backends.locmem.LocMemCache", "LOCATION": str(tmp_path)}
-    else:
+    elif request.param == "files":
         entry = {"BACKEND": "cachemere.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "c")}
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.admin.flushall()
+        entry = {"BACKEND": "cachemere.backends.redis.RedisCache", "LOCATION": server.url}
     handler = CacheHandler({"pages": {**entry, "KEY_PREFIX": "kp"}})
     yield handler["pages"]
     handler.close_all()
@@ -401,7 +422,13 @@ def test_no_vary_stores_an_empty_list_and_still_has_a_key(cache: BaseCache) -> N
     )
 
 
-def test_header_list_expires_with_the_timeout(cache: BaseCache) -> None:
+def test_header_list_expires_with_the_timeout(cache: BaseCache, request: pytest.FixtureRequest) -> None:
+    if isinstance(cache, RedisCache):
+        # The server keeps the clock: the header list carries the timeout as its TTL.
+        learn_cache_key(req(), Headers(), 10, "", cache, settings=PLAIN)
+        made = cache.make_key(cache_header_key(req(), "", settings=PLAIN))
+        assert 0 < request.getfixturevalue("redis_server").admin.ttl(made) <= 10
+        return
     real = time.time
     with mock.patch.object(time, "time", real):
         learn_cache_key(req(), Headers(), 10, "", cache, settings=PLAIN)
