@@ -185,7 +185,7 @@ def test_head_is_served_from_the_get_entry_never_the_reverse(kind: str, cache: A
     site(method="HEAD")
     status, _, body = site()
     assert site.calls == 2 and body == b"hello 1"  # GET not answered from the HEAD entry
-    status, headers, body = site(method="HEAD")
+    status, _headers, body = site(method="HEAD")
     assert site.calls == 2 and status == 200 and body == b""
 
 
@@ -207,7 +207,7 @@ def test_vary_is_learned_and_absent_is_not_empty(kind: str, cache: Any) -> None:
 
 def test_authorization_requests_vary_on_authorization(kind: str, cache: Any) -> None:
     site = Site(kind, cache, page())
-    status, headers, body = site(headers={"Authorization": "Bearer alice"})
+    _status, headers, _body = site(headers={"Authorization": "Bearer alice"})
     assert "Authorization" in headers["Vary"]
     assert site(headers={"Authorization": "Bearer bob"})[2] == b"hello 1"
     assert site(headers={"Authorization": "Bearer alice"})[2] == b"hello 0"
