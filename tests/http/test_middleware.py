@@ -373,3 +373,13 @@ def test_stale_page_with_validator_is_revalidated_and_refreshed(
     now[0] += 15
     status, _, body = site(headers={"If-None-Match": '"v1"'})
     assert (status, body, site.calls) == (304, b"", 3)
+
+
+@pytest.mark.parametrize(
+    "other", ["/account;x.css", "/account/x.css", "/account%2Fx.css", "/account/../x.css"]
+)
+def test_path_confusion_keys_follow_the_routers_path(kind: str, cache: Any, other: str) -> None:
+    site = Site(kind, cache, page())
+    assert site(path="/account")[2] == b"hello 0"
+    assert site(path=other)[2] == b"hello 1"
+    assert site(path="/account")[2] == b"hello 0"

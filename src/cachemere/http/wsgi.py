@@ -30,7 +30,9 @@ Environ = dict[str, Any]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-_STATUS_LINES: Final[dict[int, str]] = {status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus}
+_STATUS_LINES: Final[dict[int, str]] = {
+    status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus
+}
 _BAD_HOST: Final = b"Bad Request (invalid host)"
 _NAMES: dict[str, str] = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
 _CLIENT_CONDITIONS: Final = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"})
