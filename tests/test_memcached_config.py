@@ -81,7 +81,7 @@ def test_culling_options_are_rejected(backend: str) -> None:
 @pytest.mark.parametrize(
     ("backend", "options", "fragment"),
     [
-        (BACKENDS[0], {"ignore_exec": True}, "unknown OPTIONS key 'ignore_exec' (did you mean 'ignore_exc'?)"),
+        (BACKENDS[0], {"ignore_exec": True}, "'ignore_exec' (did you mean 'ignore_exc'?)"),
         (BACKENDS[0], {"connect_timout": 1}, "(did you mean 'connect_timeout'?)"),
         (BACKENDS[0], {"SIGN_VALUE": True}, "unknown OPTIONS key 'SIGN_VALUE' (did you mean 'SIGN_VALUES'?)"),
         (BACKENDS[1], {"behavior": {}}, "unknown OPTIONS key 'behavior' (did you mean 'behaviors'?)"),
@@ -93,7 +93,7 @@ def test_culling_options_are_rejected(backend: str) -> None:
     ],
 )
 def test_bad_options_are_configuration_errors(backend: str, options: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match="CACHES\\['mc'\\]: (unknown )?OPTIONS") as info:
+    with pytest.raises(ImproperlyConfigured, match=r"CACHES\['mc'\]: (unknown )?OPTIONS") as info:
         make(backend, OPTIONS=options)
     assert fragment in str(info.value)
 
