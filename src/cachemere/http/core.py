@@ -317,11 +317,17 @@ def client_answer(
 
 def _downstream_timeout(headers: Headers, page_timeout: float | None, cache_timeout: float) -> float:
     # Django's precedence for the headers it adds: cache_page's timeout, else the response's
-    # own max-age, else CACHE_MIDDLEWARE_SECONDS.
+    # own max-age, else CACHE_MIDDLEWARE_SECONDS.  A response whose only freshness is a future
+    # Expires keeps it: Django would add max-age=CACHE_MIDDLEWARE_SECONDS, which overrides that
+    # Expires downstream and here (a stored page's lifetime comes from its stored headers).
     if page_timeout is not None:
         return page_timeout
     max_age = get_max_age(headers)
-    return cache_timeout if max_age is None else max_age
+    if max_age is not None:
+        return max_age
+    if "Expires" in headers:
+        return policy.freshness_lifetime(headers, cache_timeout)
+    return cache_timeout
 
 
 def update(

@@ -30,6 +30,7 @@ from cachemere.http.messages import Headers, Request
 
 __all__ = [
     "CACHEABLE_METHODS",
+    "REVALIDATION_WINDOW",
     "SAFE_METHODS",
     "STORABLE_STATUSES",
     "add_downstream_headers",
@@ -58,6 +59,11 @@ STORABLE_STATUSES = frozenset({200, 203, 204, 300, 301, 308, 404, 410})
 #: Statuses that may be stored on the site's default lifetime; the others need the app's explicit
 #: s-maxage, max-age or Expires, so an error page is never kept just because the app said nothing.
 _DEFAULT_LIFETIME_STATUSES = frozenset({200})
+#: Temporary redirects, stored only with explicit freshness (RFC 9111 §3 lets any final status be
+#: stored then); a 2xx outside STORABLE_STATUSES (201, an unknown 299, ...) is too, except 206.
+#: Other 4xx/5xx stay refused whatever their headers: a site-wide max-age on an error page is
+#: exactly how a provoked error is cached for everyone (cache-poisoned denial of service).
+_EXPLICIT_ONLY_STATUSES = frozenset({302, 303, 307})
 
 #: RFC 9110 §5.6.7 / §7.6.1 fields that describe one connection, never stored or replayed (RFC 9111 §3.1).
 _CONNECTION_FIELDS = frozenset(
@@ -90,6 +96,8 @@ _NOT_MODIFIED_FIELDS = (
 _NOT_REFRESHED_FIELDS = _CONNECTION_FIELDS | {"content-length", "set-cookie"}
 
 _MAX_DELTA = DELTA_SECONDS_MAX
+#: Seconds a stale page with a validator is kept at least, for revalidation (see store_timeout).
+REVALIDATION_WINDOW = 600.0
 _ABSENT = -1  # directive not given
 _INVALID = -2  # directive given but malformed, or repeated with different values: stale (RFC 9111 §4.2.1)
 
@@ -193,7 +201,7 @@ def store_refusal(
         return "request has a body"
     if not may_store_for(request):
         return "request no-store"
-    if status not in STORABLE_STATUSES:
+    if status not in STORABLE_STATUSES and not _explicit_only(status):
         return f"status {status}"
     cache_control = headers.get("Cache-Control")
     parsed = _parse_directives(cache_control) if cache_control else _NO_DIRECTIVES
@@ -224,6 +232,10 @@ def store_refusal(
     if not explicit and status not in _DEFAULT_LIFETIME_STATUSES:
         return f"status {status} without explicit freshness"
     return None
+
+
+def _explicit_only(status: int) -> bool:
+    return status in _EXPLICIT_ONLY_STATUSES or (200 <= status < 300 and status != 206)
 
 
 def needs_authorization_vary(request: Request, headers: Headers) -> bool:
@@ -301,8 +313,9 @@ def store_timeout(headers: Headers, page_timeout: float | None, default: float) 
 
     As Django: ``page_timeout`` (``cache_page``'s) beats the response's freshness, which beats
     ``default``; a lifetime of 0 (max-age=0, past Expires, malformed values) is not stored.
-    A page with a validator (ETag, Last-Modified) is kept for twice its lifetime, so that once
-    stale it is revalidated with the app (a 304 refreshes it) instead of rebuilt.
+    A page with a validator (ETag, Last-Modified) is kept past its lifetime for as long again, and
+    at least :data:`REVALIDATION_WINDOW` seconds, so that once stale it is revalidated with the app
+    (a 304 refreshes it) instead of rebuilt: a short-lived page gets a useful window too.
     """
     if page_timeout is not None:
         return float(page_timeout) if page_timeout > 0 else None
@@ -310,23 +323,29 @@ def store_timeout(headers: Headers, page_timeout: float | None, default: float) 
     if lifetime <= 0:
         return None
     if _has_validator(headers):
-        lifetime *= 2
+        lifetime += max(lifetime, REVALIDATION_WINDOW)
     return min(lifetime, float(_MAX_DELTA))
 
 
 def _age_value(headers: Headers) -> int:
-    """The first Age line's delta-seconds; _ABSENT or _INVALID (a list, negative, non-integer)."""
-    values = headers.get_all("Age")
-    if not values:
+    """The Age field's delta-seconds, or _ABSENT when it is missing or invalid (RFC 9111 §5.1).
+
+    A list-valued Age (``0, old``, or two lines) counts by its first member; an invalid one
+    (negative, a float, not a number) is ignored as the RFC says a cache SHOULD, not taken as
+    stale: a broken upstream Age is the upstream's mistake, and the page's own lifetime still holds.
+    """
+    value = headers.get("Age")
+    if value is None:
         return _ABSENT
-    return _delta(values[0].strip(" \t"))
+    seconds = delta_seconds(value.split(",", 1)[0].strip(" \t"))
+    return _ABSENT if seconds is None else seconds
 
 
 def current_age(headers: Headers, stored_at: float, now: float) -> float:
     """RFC 9111 §4.2.3 current_age of a page received at ``stored_at``, counting an upstream Age.
 
-    The request time is not known to the core, so response_delay is taken as 0.  A malformed Age is
-    ignored here; :func:`is_fresh` treats such a page as stale.
+    The request time is not known to the core, so response_delay is taken as 0.  An Age list counts by
+    its first member; an invalid Age is ignored (RFC 9111 §5.1).
     """
     date = _date(headers, "Date")
     apparent_age = 0.0 if date is None else max(0.0, stored_at - date)
@@ -341,10 +360,10 @@ def is_fresh(
     """True when the stored page may be served without asking the app (RFC 9111 §4.2).
 
     ``page_timeout`` (``cache_page``'s timeout) replaces the page's own lifetime, as it does in
-    Django, where it beats the view's max-age.  ``no-cache`` and a malformed ``Age`` are never fresh.
+    Django, where it beats the view's max-age.  ``no-cache`` is never fresh.
     """
     parsed = _directives(headers)
-    if "no-cache" in parsed.names or _age_value(headers) == _INVALID:
+    if "no-cache" in parsed.names:
         return False
     if page_timeout is not None:
         lifetime = float(page_timeout)

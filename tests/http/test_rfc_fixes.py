@@ -1,0 +1,165 @@
+"""Regression tests for what the RFC 9111 cache-tests run found (docs/http.md, "RFC 9111 conformance").
+
+Each test stands alone (no suite needed) and fails on the code before its fix.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from test_middleware import Site, page
+
+from cachemere import CacheHandler
+from cachemere.http import policy
+from cachemere.http.headers import http_date, parse_cache_control
+from cachemere.http.messages import Headers, Request
+
+_names = itertools.count()
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture(params=["locmem", "files"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "locmem":
+        settings = {"BACKEND": "cachemere.backends.locmem.LocMemCache", "LOCATION": f"rfc-{next(_names)}"}
+    else:
+        settings = {"BACKEND": "cachemere.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path / "c")}
+    return CacheHandler({"pages": settings}, SECRET_KEY="test-secret")["pages"]
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _at(moment: float) -> Any:
+    return mock.patch.object(time, "time", return_value=moment)
+
+
+# -- freshness-expires-future (and the 16 required tests that depend on it) ---------------------------
+
+
+def test_a_future_expires_is_kept_when_the_site_default_is_zero(kind: str, cache: Any) -> None:
+    # Before: max-age=CACHE_MIDDLEWARE_SECONDS (0) was added beside the Expires, so the stored page
+    # was stale at once and the app was asked again.
+    with _at(NOW):
+        site = Site(kind, cache, page(headers=[("Date", http_date(NOW)), ("Expires", http_date(NOW + 300))]),
+                    cache_timeout=0)  # fmt: skip
+        first = site()
+    with _at(NOW + 100):
+        second = site()
+    assert site.calls == 1 and second[2] == first[2]
+    assert parse_cache_control(first[1]["Cache-Control"])["max-age"] == "300"
+
+
+def test_expires_downstream_max_age_never_exceeds_the_expires(kind: str, cache: Any) -> None:
+    # Django would add max-age=600 to a page that expires in 5 seconds, extending it downstream.
+    with _at(NOW):
+        site = Site(kind, cache, page(headers=[("Date", http_date(NOW)), ("Expires", http_date(NOW + 5))]),
+                    cache_timeout=600)  # fmt: skip
+        first = site()
+    assert parse_cache_control(first[1]["Cache-Control"])["max-age"] == "5"
+    with _at(NOW + 10):
+        site()
+    assert site.calls == 2
+
+
+# -- age-parse-* --------------------------------------------------------------------------------------
+
+DATED = ("Date", http_date(NOW))
+
+
+@pytest.mark.parametrize(
+    ("age", "fresh"),
+    [
+        ("abc", True),  # invalid: ignored (RFC 9111 §5.1), the page's own max-age holds
+        ("-7200", True),
+        ("7200.0", True),
+        ("0, old", True),  # a list: its first member
+        ("0, 0", True),
+        ("7200, 0", False),  # the first member counts
+        ("7200", False),
+    ],
+)
+def test_age_invalid_is_ignored_and_a_list_counts_by_its_first_member(age: str, fresh: bool) -> None:
+    headers = Headers([DATED, ("Cache-Control", "max-age=3600"), ("Age", age)])
+    assert policy.is_fresh(headers, NOW, NOW + 1, 0) is fresh
+
+
+def test_age_split_over_two_lines_counts_by_the_first() -> None:
+    headers = Headers([DATED, ("Cache-Control", "max-age=3600"), ("Age", "0"), ("Age", "7200")])
+    assert policy.is_fresh(headers, NOW, NOW + 1, 0)
+    assert policy.current_age(headers, NOW, NOW + 1) == 1.0
+
+
+# -- status-*-fresh: temporary redirects and other 2xx with explicit freshness -------------------------
+
+GET = Request("GET", "http", "testserver", "/page")
+FRESH = Headers([("Cache-Control", "max-age=3600")])
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "reason"),
+    [
+        (302, FRESH, None),
+        (303, FRESH, None),
+        (307, FRESH, None),
+        (299, FRESH, None),
+        (201, FRESH, None),
+        (302, Headers(), "status 302 without explicit freshness"),
+        (299, Headers(), "status 299 without explicit freshness"),
+        (206, FRESH, "status 206"),  # ranges are not handled: never stored
+        # errors stay refused whatever their headers (cache-poisoned denial of service)
+        (400, FRESH, "status 400"),
+        (499, FRESH, "status 499"),
+        (500, FRESH, "status 500"),
+        (503, FRESH, "status 503"),
+        (599, FRESH, "status 599"),
+    ],
+)
+def test_explicitly_fresh_redirects_and_successes_are_stored(
+    status: int, headers: Headers, reason: str | None
+) -> None:
+    assert policy.store_refusal(status, headers, GET) == reason
+
+
+def test_a_fresh_307_is_served_from_the_cache(kind: str, cache: Any) -> None:
+    site = Site(kind, cache, page(status=307, headers=[("Location", "/b"), ("Cache-Control", "max-age=60")]))
+    site()
+    status, headers, _ = site()
+    assert site.calls == 1 and status == 307 and headers["Location"] == "/b"
+
+
+# -- conditional-etag-vary-headers, 304-etag-update-response-Cache-Control ---------------------------
+
+
+def test_a_short_lived_page_with_a_validator_is_kept_for_revalidation() -> None:
+    headers = Headers([("Cache-Control", "max-age=1"), ("ETag", '"v1"')])
+    timeout = policy.store_timeout(headers, None, 0)
+    assert timeout is not None and timeout >= 1 + policy.REVALIDATION_WINDOW
+
+
+def test_a_stale_page_of_one_second_is_revalidated_not_rebuilt(kind: str, cache: Any) -> None:
+    # Before: kept for twice its 1 s lifetime, it had left the backend when the next request came.
+    etag = '"abc"'
+
+    def view(request: dict[str, Any]) -> tuple[int, list[tuple[str, str]], Any]:
+        if request["headers"].get("if-none-match") == etag:
+            return 304, [("ETag", etag), ("Cache-Control", "max-age=3600")], b""
+        return 200, [("ETag", etag), ("Cache-Control", "max-age=1"), ("Content-Length", "4")], b"body"
+
+    with _at(NOW):
+        site = Site(kind, cache, view, cache_timeout=0)
+        site()
+    with _at(NOW + 5):
+        status, headers, body = site()
+    assert site.calls == 2 and site.seen[1]["headers"]["if-none-match"] == etag
+    assert (status, body) == (200, b"body") and "max-age=3600" in headers["Cache-Control"]
+    with _at(NOW + 100):
+        assert site()[2] == b"body"
+    assert site.calls == 2  # the refreshed max-age=3600 was stored
