@@ -163,3 +163,26 @@ def test_a_stale_page_of_one_second_is_revalidated_not_rebuilt(kind: str, cache:
     with _at(NOW + 100):
         assert site()[2] == b"body"
     assert site.calls == 2  # the refreshed max-age=3600 was stored
+
+
+# -- headers-store-Set-Cookie: the documented, dangerous opt-in -------------------------------------
+
+COOKIE_PAGE = [("Set-Cookie", "theme=dark; Path=/"), ("Cache-Control", "max-age=60")]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_set_cookie_is_stored_only_with_the_opt_in(kind: str, cache: Any, split: bool) -> None:
+    refused = Site(kind, cache, page(headers=COOKIE_PAGE), split=split)
+    refused(path="/a")
+    refused(path="/a")
+    assert refused.calls == 2
+    allowed = Site(kind, cache, page(headers=COOKIE_PAGE), split=split, store_set_cookie=True)
+    allowed(path="/b")
+    _, headers, body = allowed(path="/b")
+    assert allowed.calls == 1 and body == b"hello 0"
+    assert headers["Set-Cookie"] == "theme=dark; Path=/"  # replayed to every client: why it is opt-in
+
+
+def test_store_set_cookie_must_be_a_bool(kind: str, cache: Any) -> None:
+    with pytest.raises(TypeError, match="store_set_cookie"):
+        Site(kind, cache, page(), store_set_cookie="yes")

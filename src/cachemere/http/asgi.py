@@ -167,7 +167,7 @@ class _Update:
                 config.get_cache(),
                 core.update(
                     miss.request, status, headers, body, config.key_prefix,
-                    config.cache_timeout, config.page_timeout, miss.store,
+                    config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
                 ),
             )  # fmt: skip
             passing = True
@@ -202,9 +202,12 @@ class UpdateCacheMiddleware(_Update):
         cache_alias: Any = core._UNSET,
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
+        store_set_cookie: bool = False,
     ) -> None:
         self.app = app
-        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+        self.config = Config(
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -249,7 +252,10 @@ class FetchFromCacheMiddleware(_Fetch):
 
 
 class CacheMiddleware(_Fetch, _Update):
-    """Fetch and Update in one layer (``cache_page`` is this around one view)."""
+    """Fetch and Update in one layer (``cache_page`` is this around one view).
+
+    Arguments as :class:`cachemere.http.wsgi.UpdateCacheMiddleware`'s, ``store_set_cookie`` included.
+    """
 
     def __init__(
         self,
@@ -260,9 +266,12 @@ class CacheMiddleware(_Fetch, _Update):
         cache_alias: Any = core._UNSET,
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
+        store_set_cookie: bool = False,
     ) -> None:
         self.app = app
-        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+        self.config = Config(
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

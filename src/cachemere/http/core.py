@@ -135,7 +135,7 @@ class Config:
     beats ``cache_alias``.
     """
 
-    __slots__ = ("cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout")
+    __slots__ = ("cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout", "store_set_cookie")
 
     def __init__(
         self,
@@ -145,6 +145,7 @@ class Config:
         cache_alias: Any = _UNSET,
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
+        store_set_cookie: bool = False,
     ) -> None:
         from ..conf import DEFAULT_CACHE_ALIAS, settings
 
@@ -161,6 +162,9 @@ class Config:
         self.max_body_size: int = (
             settings.CACHE_MIDDLEWARE_MAX_BODY_SIZE if max_body_size is None else max_body_size
         )
+        if not isinstance(store_set_cookie, bool):
+            raise TypeError(f"store_set_cookie must be True or False, got {store_set_cookie!r}")
+        self.store_set_cookie = store_set_cookie
 
 
 def allowed_hosts() -> Sequence[str]:
@@ -339,6 +343,7 @@ def update(
     cache_timeout: float,
     page_timeout: float | None = None,
     store: bool = True,
+    store_set_cookie: bool = False,
 ) -> Logic[bool]:
     """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.
 
@@ -350,12 +355,14 @@ def update(
     ``body`` is the complete body (the adapter never calls this for a stream).
     ``store`` False (the fetch phase said so) still adds the headers, as Django.
     An unsafe method's successful answer invalidates the URL instead.
+    ``store_set_cookie`` is the dangerous opt-in that stores a response carrying
+    ``Set-Cookie`` (its cookie is then replayed to every client of the page).
     """
     if request.method not in policy.CACHEABLE_METHODS:
         if policy.invalidates(request.method, status):
             yield from invalidate(request, key_prefix)
         return False
-    reason = policy.store_refusal(status, headers, request)
+    reason = policy.store_refusal(status, headers, request, allow_set_cookie=store_set_cookie)
     if status == 304:
         # Django gives a 304 the downstream headers but never stores it.
         reason = reason or "status 304"

@@ -260,7 +260,7 @@ class _Update:
             config.get_cache(),
             core.update(
                 miss.request, status, headers, body, config.key_prefix,
-                config.cache_timeout, config.page_timeout, miss.store,
+                config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
             ),
         )  # fmt: skip
         answer_status, answer_headers, answer_body = core.client_answer(miss, status, headers, body)
@@ -275,6 +275,9 @@ class UpdateCacheMiddleware(_Update):
     ``cache_timeout`` defaults to ``CACHE_MIDDLEWARE_SECONDS``, ``key_prefix``
     to ``CACHE_MIDDLEWARE_KEY_PREFIX``, ``cache_alias`` to
     ``CACHE_MIDDLEWARE_ALIAS``; ``cache`` (an instance or alias) beats the alias.
+    ``store_set_cookie=True`` stores responses that carry ``Set-Cookie``, which are
+    refused by default: dangerous, as every client of the page then gets that
+    cookie (a session cookie becomes everyone's session).
     """
 
     def __init__(
@@ -286,9 +289,12 @@ class UpdateCacheMiddleware(_Update):
         cache_alias: Any = core._UNSET,
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
+        store_set_cookie: bool = False,
     ) -> None:
         self.app = app
-        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+        self.config = Config(
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         holder: list[Miss] = []
@@ -327,7 +333,10 @@ class FetchFromCacheMiddleware(_Fetch):
 
 
 class CacheMiddleware(_Fetch, _Update):
-    """Fetch and Update in one layer (``cache_page`` is this around one view)."""
+    """Fetch and Update in one layer (``cache_page`` is this around one view).
+
+    Arguments as :class:`UpdateCacheMiddleware`'s, ``store_set_cookie`` included.
+    """
 
     def __init__(
         self,
@@ -338,9 +347,12 @@ class CacheMiddleware(_Fetch, _Update):
         cache_alias: Any = core._UNSET,
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
+        store_set_cookie: bool = False,
     ) -> None:
         self.app = app
-        self.config = Config(cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size)
+        self.config = Config(
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         decision = self._lookup(environ, start_response)
