@@ -135,7 +135,9 @@ class Config:
     beats ``cache_alias``.
     """
 
-    __slots__ = ("cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout", "store_set_cookie")
+    __slots__ = (
+        "cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout", "store_set_cookie",
+    )  # fmt: skip
 
     def __init__(
         self,
