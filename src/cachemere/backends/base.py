@@ -306,9 +306,17 @@ class BaseCache:
         return made
 
     def make_and_validate_keys(self, keys: Iterable[Any], version: Any = None) -> list[str]:
-        """:meth:`make_and_validate_key` of each key, in order."""
+        """:meth:`make_and_validate_key` of each key, in order.
+
+        A batch reads the memo inline (a hit is exactly what
+        :meth:`make_and_validate_key` would return), saving a call per key.
+        """
         make = self.make_and_validate_key
-        return [make(key, version) for key in keys]
+        memo = self._memo
+        if memo is None or version is not None:
+            return [make(key, version) for key in keys]
+        known = memo.get
+        return [(known(key) if type(key) is str else None) or make(key) for key in keys]
 
     # -- timeouts ---------------------------------------------------------
 
