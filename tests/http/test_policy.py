@@ -512,3 +512,28 @@ def test_downstream_headers_added(headers: Headers, cache_control: str, expires:
         policy.add_downstream_headers(headers, 600)
     assert headers.get("Cache-Control") == cache_control
     assert headers.get("Expires") == expires
+
+
+FRESH = ("Cache-Control", "max-age=60")
+
+
+@pytest.mark.parametrize(
+    ("request_headers", "vary", "reason"),
+    [
+        ((("X-Forwarded-Host", "evil.test"),), None, "request header X-Forwarded-Host is not in Vary"),
+        ((("x-original-url", "/admin"),), None, "request header x-original-url is not in Vary"),
+        ((("X-HTTP-Method-Override", "DELETE"),), "Accept", "request header X-HTTP-Method-Override is not"),
+        ((("Forwarded", "host=evil.test"),), None, "request header Forwarded is not in Vary"),
+        # Keyed through Vary: stored per value.
+        ((("X-Forwarded-Proto", "https"),), "x-forwarded-proto", None),
+        # Who asked, not what was built: no effect on the page.
+        ((("X-Forwarded-For", "10.0.0.1"),), None, None),
+        ((), None, None),
+    ],
+)
+def test_unkeyed_routing_headers_keep_a_response_out_unless_varied(
+    request_headers: tuple[tuple[str, str], ...], vary: str | None, reason: str | None
+) -> None:
+    headers = H(DATED, FRESH, *((("Vary", vary),) if vary else ()))
+    refusal = policy.store_refusal(200, headers, req("GET", *request_headers))
+    assert refusal == reason or (reason is not None and refusal is not None and refusal.startswith(reason))

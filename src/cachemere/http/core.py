@@ -23,7 +23,7 @@ from typing import Any, Final
 from ..backends.base import BaseCache, Logic
 from . import policy
 from .headers import get_max_age, patch_vary_headers
-from .keys import cache_header_key, get_cache_key_logic, learn_cache_key_logic
+from .keys import cache_header_key, get_cache_key_logic, learn_cache_key_logic, pin_locale
 from .messages import Headers, Request
 
 __all__ = [
@@ -273,6 +273,9 @@ def fetch(
             return Miss(request, store=False)
         return Miss(request, store=False) if policy.invalidates(request.method, 200) else None
     store = policy.may_store_for(request)
+    # An outer update layer keys the page after a locale middleware inside it has
+    # left its override: fix the language and time zone now, as this lookup sees them.
+    pin_locale(request)
     try:
         key = yield from get_cache_key_logic(request, key_prefix, "GET")
         if key is None:

@@ -83,14 +83,32 @@ def _url_digest(request: Request) -> str:
     return hashlib.md5(url.encode("ascii"), usedforsecurity=False).hexdigest()
 
 
-def _suffix(settings: SettingsSource) -> str:
-    """``.<language>`` under USE_I18N, then ``.<time zone>`` under USE_TZ (Django's order)."""
+def _suffix(settings: SettingsSource, request: Request) -> str:
+    """``.<language>`` under USE_I18N, then ``.<time zone>`` under USE_TZ (Django's order).
+
+    The request's own ``language``/``timezone`` win over the active ones, as
+    Django's ``request.LANGUAGE_CODE`` does (see :func:`pin_locale`).
+    """
     suffix = ""
     if settings.USE_I18N:
-        suffix += "." + i18n.get_language(settings)
+        suffix += "." + (request.language or i18n.get_language(settings))
     if settings.USE_TZ:
-        suffix += "." + i18n.get_current_timezone_name(settings)
+        suffix += "." + (request.timezone or i18n.get_current_timezone_name(settings))
     return suffix
+
+
+def pin_locale(request: Request, *, settings: SettingsSource | None = None) -> None:
+    """Record on ``request`` the language and time zone active now, for the keys made later.
+
+    The fetch phase runs inside a locale middleware's ``override``; the update
+    phase of an outer layer may run after that context has ended, and must
+    key the page as the fetch did.
+    """
+    settings = _settings(settings)
+    if settings.USE_I18N and request.language is None:
+        request.language = i18n.get_language(settings)
+    if settings.USE_TZ and request.timezone is None:
+        request.timezone = i18n.get_current_timezone_name(settings)
 
 
 def _header_digest(headers: Headers, header_list: Sequence[str]) -> str | None:
@@ -124,7 +142,7 @@ def _page_key(
 
 def cache_header_key(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> str:
     """The raw key the header list of ``request``'s URL is kept under."""
-    return f"{_HEADER_KEY}{key_prefix}.{_url_digest(request)}{_suffix(_settings(settings))}"
+    return f"{_HEADER_KEY}{key_prefix}.{_url_digest(request)}{_suffix(_settings(settings), request)}"
 
 
 def cache_page_key(
@@ -136,7 +154,7 @@ def cache_page_key(
     settings: SettingsSource | None = None,
 ) -> str:
     """The raw key the page for ``request`` is kept under, for this ``method`` and header list."""
-    suffix = _suffix(_settings(settings))
+    suffix = _suffix(_settings(settings), request)
     key = _page_key(request, method, header_list, key_prefix, _url_digest(request), suffix)
     if key is None:
         raise TypeError(f"header_list must be a sequence of header names, got {header_list!r}")
@@ -199,7 +217,7 @@ def _learn(
     if cache_timeout is None:
         cache_timeout = settings.CACHE_MIDDLEWARE_SECONDS
     url_digest = _url_digest(request)
-    suffix = _suffix(settings)
+    suffix = _suffix(settings, request)
     header_list = header_list_for(vary, settings=settings)
     yield ("set", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}", header_list, cache_timeout))
     key = _page_key(request, request.method, header_list, key_prefix, url_digest, suffix)
@@ -218,7 +236,7 @@ def get_cache_key_logic(
     """
     settings = _settings(settings)
     url_digest = _url_digest(request)
-    suffix = _suffix(settings)
+    suffix = _suffix(settings, request)
     header_list = yield ("get", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}",))
     # Anything but a list (tuple) of names is not ours to trust: treat it as not learnt.
     if type(header_list) is not list and type(header_list) is not tuple:

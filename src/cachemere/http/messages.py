@@ -123,6 +123,10 @@ class Request:
     headers: Headers = field(default_factory=Headers)
     #: True when the request carries a body (Content-Length > 0 or chunked).
     has_body: bool = False
+    #: The language and time zone the page is keyed under (as Django's
+    #: ``request.LANGUAGE_CODE``); None means the active ones (cachemere.http.i18n).
+    language: str | None = None
+    timezone: str | None = None
 
     def absolute_uri(self) -> str:
         """``scheme://host/path?query``: the URL the page is cached under (full query, order-sensitive)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from cachemere.http.headers import (
     DELTA_SECONDS_MAX,
@@ -186,6 +186,26 @@ def _parse_request_directive_names(value: str) -> set[str]:
 # -- storing ----------------------------------------------------------------------------------------------
 
 
+#: Request headers that frameworks honour when they build URLs or route (Werkzeug's and
+#: Django's proxy settings, IIS and Symfony rewrites, method overrides), lower-cased.  No key
+#: includes them (keys follow only the response's Vary), so an answer to a request carrying
+#: one is not stored unless its Vary names it: an app that reflects or routes on one could
+#: otherwise store the attacker's variant under the clean URL.
+UNKEYED_ROUTING_HEADERS: Final = frozenset({
+    "forwarded", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-scheme", "x-forwarded-port",
+    "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-ssl", "x-host", "x-original-url",
+    "x-original-host", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override",
+})  # fmt: skip
+
+
+def _unkeyed_routing_header(request: Request, headers: Headers) -> str | None:
+    present = [name for name, _ in request.headers if name.lower() in UNKEYED_ROUTING_HEADERS]
+    if not present:
+        return None
+    varied = {name.lower() for name in vary_names(headers.get("Vary"))}
+    return next((name for name in present if name.lower() not in varied), None)
+
+
 def store_refusal(
     status: int, headers: Headers, request: Request, *, allow_set_cookie: bool = False
 ) -> str | None:
@@ -217,6 +237,9 @@ def store_refusal(
         return "Vary: *"
     if not allow_set_cookie and "Set-Cookie" in headers:
         return "Set-Cookie"
+    unkeyed = _unkeyed_routing_header(request, headers)
+    if unkeyed is not None:
+        return f"request header {unkeyed} is not in Vary"
     if parsed.s_maxage == _INVALID:
         return "malformed s-maxage"
     if parsed.s_maxage == _ABSENT and parsed.max_age == _INVALID:
