@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_MIDDLEWARE_SECONDS": 600,
     # Larger bodies are passed through, not stored (bytes).
     "CACHE_MIDDLEWARE_MAX_BODY_SIZE": 1024 * 1024,
+    # Obey a response's CDN-Cache-Control (RFC 9213) over its Cache-Control, as a CDN does.
+    "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": True,
     "SECRET_KEY": None,
     "DATABASES": {},
     "DATABASE_ROUTERS": [],
