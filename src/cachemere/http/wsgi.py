@@ -34,7 +34,11 @@ _STATUS_LINES: Final[dict[int, str]] = {
     status.value: f"{status.value} {status.phrase}" for status in http.HTTPStatus
 }
 _BAD_HOST: Final = b"Bad Request (invalid host)"
-_NAMES: dict[str, str] = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+_KNOWN_NAMES: Final = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+# environ key -> header name, or None for a key that is not a header (most of an environ).
+# Clients choose header names, so the memo is bounded: past the limit it starts again.
+_NAMES: dict[str, str | None] = dict(_KNOWN_NAMES)
+_NAMES_LIMIT: Final = 1024
 _CLIENT_CONDITIONS: Final = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"})
 _SURROGATE: Final = re.compile("[\udc80-\udcff]")
 
@@ -45,9 +49,15 @@ def _status_line(status: int) -> str:
 
 
 def _header_name(key: str) -> str | None:
-    name = _NAMES.get(key)
-    if name is None and key.startswith("HTTP_"):
-        name = _NAMES[key] = key[5:].replace("_", "-").title()
+    try:
+        return _NAMES[key]
+    except KeyError:
+        pass
+    name = key[5:].replace("_", "-").title() if key.startswith("HTTP_") else None
+    if len(_NAMES) >= _NAMES_LIMIT:
+        _NAMES.clear()
+        _NAMES.update(_KNOWN_NAMES)
+    _NAMES[key] = name
     return name
 
 
