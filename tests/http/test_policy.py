@@ -537,3 +537,100 @@ def test_unkeyed_routing_headers_keep_a_response_out_unless_varied(
     headers = H(DATED, FRESH, *((("Vary", vary),) if vary else ()))
     refusal = policy.store_refusal(200, headers, req("GET", *request_headers))
     assert refusal == reason or (reason is not None and refusal is not None and refusal.startswith(reason))
+
+
+# -- RFC 9213 CDN-Cache-Control ---------------------------------------------------------------------------
+
+CDN = "CDN-Cache-Control"
+
+
+@pytest.mark.parametrize(
+    ("headers", "on", "off"),
+    [
+        # the targeted field wins entirely, in both directions
+        (H(("Cache-Control", "private"), (CDN, "max-age=60")), None, "private"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=60")), None, "no-store"),
+        (H(("Cache-Control", "max-age=60"), (CDN, "no-store")), "CDN-Cache-Control no-store", None),
+        (H(("Cache-Control", "max-age=60"), (CDN, "private")), "CDN-Cache-Control private", None),
+        (H(("Cache-Control", "max-age=60"), (CDN, "no-cache")), "CDN-Cache-Control no-cache", None),
+        (H(("Cache-Control", "max-age=60"), (CDN, 'private="a"')), "CDN-Cache-Control private", None),
+        # Expires and Pragma are Cache-Control's companions: ignored under a valid targeted field
+        (H(DATED, ("Expires", date(NOW - 10)), (CDN, "max-age=60")), None, "Expires in the past"),
+        (H(("Pragma", "no-cache"), (CDN, "max-age=60")), None, "Pragma: no-cache"),
+        # an invalid or empty targeted field is ignored: Cache-Control decides
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=10000, &&&&&")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, 'max-age="10000"')), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age =10")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "MaX-aGe=10")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=10,")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "no-store=?0")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "")), "no-store", "no-store"),
+        # rules that are not directives hold whichever field governs
+        (H(("Set-Cookie", "a=b"), (CDN, "max-age=60")), "Set-Cookie", "Set-Cookie"),
+        (H(("Vary", "*"), (CDN, "max-age=60")), "Vary: *", "Vary: *"),
+    ],
+)
+def test_cdn_cache_control_decides_storing_when_on(headers: Headers, on: str | None, off: str | None) -> None:
+    assert policy.store_refusal(200, headers, req(), cdn=True) == on
+    assert policy.store_refusal(200, headers, req(), cdn=False) == off
+    assert policy.store_refusal(200, headers, req()) == off  # the pure default is off
+
+
+@pytest.mark.parametrize(
+    ("status", "request_", "reason"),
+    [
+        (500, req(), "status 500"),
+        (206, req(), "status 206"),
+        (200, req("POST"), "method POST"),
+        (200, req("GET", ("Cache-Control", "no-store")), "request no-store"),
+        (200, req("GET", ("X-Forwarded-Host", "evil")), "request header X-Forwarded-Host is not in Vary"),
+    ],
+)
+def test_cdn_cache_control_never_relaxes_the_secure_rules(
+    status: int, request_: Request, reason: str
+) -> None:
+    assert policy.store_refusal(status, H((CDN, "public, max-age=60")), request_, cdn=True) == reason
+
+
+@pytest.mark.parametrize(
+    ("headers", "on", "off"),
+    [
+        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=1")), 1.0, 3600.0),
+        (H(("Cache-Control", "max-age=1"), (CDN, "max-age=3600")), 3600.0, 1.0),
+        (H(("Cache-Control", "max-age=1"), (CDN, "s-maxage=50, max-age=10")), 50.0, 1.0),
+        (H((CDN, "max-age=99999999999")), float(2**31), 7.0),
+        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "max-age=0")), 0.0, 100.0),
+        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "foo")), 7.0, 100.0),  # valid, no lifetime: default
+        (H(("Cache-Control", "max-age=20"), (CDN, "max-age=60, &")), 20.0, 20.0),  # invalid: ignored
+    ],
+)
+def test_cdn_cache_control_lifetime(headers: Headers, on: float, off: float) -> None:
+    assert policy.freshness_lifetime(headers, 7, received_at=NOW, cdn=True) == on
+    assert policy.freshness_lifetime(headers, 7, received_at=NOW) == off
+    assert policy.is_fresh(headers, NOW, NOW + on - 0.5, 7, cdn=True) is (on > 0.5)
+    assert not policy.is_fresh(headers, NOW, NOW + on + 0.5, 7, cdn=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "on", "off"),
+    [
+        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=0")), None, 3600.0),
+        (H(("Cache-Control", "max-age=0"), (CDN, "max-age=30")), 30.0, None),
+        (H(("Cache-Control", "max-age=30"), (CDN, "max-age=60"), ("ETag", '"x"')), 60.0 + 600, 30.0 + 600),
+    ],
+)
+def test_cdn_cache_control_store_timeout(headers: Headers, on: float | None, off: float | None) -> None:
+    assert policy.store_timeout(headers, None, 0, cdn=True) == on
+    assert policy.store_timeout(headers, None, 0) == off
+
+
+def test_cdn_no_cache_is_never_fresh_and_public_there_skips_the_authorization_vary() -> None:
+    headers = H(("Cache-Control", "max-age=60"), (CDN, "no-cache"))
+    assert policy.is_fresh(headers, NOW, NOW, 0)
+    assert not policy.is_fresh(headers, NOW, NOW, 0, cdn=True)
+    authorized = req("GET", ("Authorization", "Bearer t"))
+    public_for_cdn = H(("Cache-Control", "max-age=60"), (CDN, "public, max-age=60"))
+    public_for_browsers = H(("Cache-Control", "public, max-age=60"), (CDN, "max-age=60"))
+    assert not policy.needs_authorization_vary(authorized, public_for_cdn, cdn=True)
+    assert policy.needs_authorization_vary(authorized, public_for_cdn)
+    assert policy.needs_authorization_vary(authorized, public_for_browsers, cdn=True)

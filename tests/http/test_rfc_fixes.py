@@ -186,3 +186,95 @@ def test_set_cookie_is_stored_only_with_the_opt_in(kind: str, cache: Any, split:
 def test_store_set_cookie_must_be_a_bool(kind: str, cache: Any) -> None:
     with pytest.raises(TypeError, match="store_set_cookie"):
         Site(kind, cache, page(), store_set_cookie="yes")
+
+
+# -- cdn-*: RFC 9213 CDN-Cache-Control (CACHE_MIDDLEWARE_CDN_CACHE_CONTROL, on by default) ---------------
+
+CDN = "CDN-Cache-Control"
+
+
+@pytest.fixture(params=[True, False], ids=["cdn-on", "cdn-off"])
+def cdn(request: pytest.FixtureRequest, fresh_settings: None) -> bool:
+    import cachemere
+
+    if request.param is False:
+        cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)
+    return bool(request.param)
+
+
+def _hits_after(
+    kind: str, cache: Any, headers: list[tuple[str, str]], later: float, path: str = "/page"
+) -> tuple[Site, Headers]:
+    """The site after a first request at NOW and a second one ``later`` seconds on, and the first answer."""
+    with _at(NOW):
+        site = Site(kind, cache, page(headers=[("Date", http_date(NOW)), *headers]), cache_timeout=0)
+        _, sent, _ = site(path=path)
+    with _at(NOW + later):
+        site(path=path)
+    return site, sent
+
+
+def test_cdn_max_age_beats_cache_control_max_age(kind: str, cache: Any, cdn: bool) -> None:
+    site, sent = _hits_after(kind, cache, [("Cache-Control", "max-age=3600"), (CDN, "max-age=1")], 10)
+    assert site.calls == (2 if cdn else 1)
+    # both fields go downstream unchanged: a CDN in front obeys the one, browsers the other
+    assert sent[CDN] == "max-age=1" and sent["Cache-Control"] == "max-age=3600"
+    longer, _ = _hits_after(kind, cache, [("Cache-Control", "max-age=1"), (CDN, "max-age=3600")], 10, "/b")
+    assert longer.calls == (1 if cdn else 2)
+
+
+def test_private_page_with_a_cdn_max_age_is_stored_only_when_on(kind: str, cache: Any, cdn: bool) -> None:
+    site, sent = _hits_after(kind, cache, [("Cache-Control", "private"), (CDN, "max-age=60")], 10)
+    assert site.calls == (1 if cdn else 2)
+    # no max-age/Expires is added to what the app marked private, whichever field governs here
+    assert sent["Cache-Control"] == "private" and "Expires" not in sent and sent[CDN] == "max-age=60"
+
+
+@pytest.mark.parametrize("invalid", ["max-age=10000, &&&&&", 'max-age="10000"', "max-age =10000", ""])
+def test_an_invalid_cdn_cache_control_falls_back_to_cache_control(
+    kind: str, cache: Any, cdn: bool, invalid: str
+) -> None:
+    refused, _ = _hits_after(kind, cache, [("Cache-Control", "no-store"), (CDN, invalid)], 1)
+    assert refused.calls == 2
+    kept, _ = _hits_after(kind, cache, [("Cache-Control", "max-age=60"), (CDN, invalid)], 10, "/b")
+    assert kept.calls == 1
+
+
+def test_cdn_no_store_prevents_storing_what_cache_control_allows(kind: str, cache: Any, cdn: bool) -> None:
+    fresh = [("Cache-Control", "max-age=10000"), ("Expires", http_date(NOW + 10000))]
+    site, sent = _hits_after(kind, cache, [*fresh, (CDN, "no-store")], 1)
+    assert site.calls == (2 if cdn else 1)
+    assert sent[CDN] == "no-store"
+
+
+def test_cdn_max_age_zero_beats_a_future_expires_and_counts_an_upstream_age(kind: str, cache: Any) -> None:
+    zero, _ = _hits_after(kind, cache, [(CDN, "max-age=0"), ("Expires", http_date(NOW + 10000))], 1)
+    aged, _ = _hits_after(kind, cache, [(CDN, "max-age=3600"), ("Age", "7200")], 1, "/b")
+    assert zero.calls == 2 and aged.calls == 2
+
+
+def test_cdn_cache_control_keeps_the_set_cookie_and_authorization_rules(kind: str, cache: Any) -> None:
+    cookie, _ = _hits_after(kind, cache, [(CDN, "public, max-age=60"), ("Set-Cookie", "s=1")], 1, "/b")
+    assert cookie.calls == 2
+    site = Site(kind, cache, page(headers=[(CDN, "max-age=60")]))  # on "/page" (the cookie one was "/b")
+    _, sent, _ = site(headers={"Authorization": "Bearer alice"})
+    site(headers={"Authorization": "Bearer bob"})
+    assert "Authorization" in sent["Vary"] and site.calls == 2
+
+
+def test_the_cdn_setting_is_read_when_the_middleware_is_built(fresh_settings: None) -> None:
+    import cachemere
+    from cachemere.exceptions import ImproperlyConfigured
+    from cachemere.http.core import Config
+
+    assert Config().cdn_cache_control is True
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)
+    built = Config()
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=True)
+    assert built.cdn_cache_control is False and Config().cdn_cache_control is True
+    assert Config(cdn_cache_control=False).cdn_cache_control is False
+    with pytest.raises(TypeError, match="cdn_cache_control"):
+        Config(cdn_cache_control="yes")  # type: ignore[arg-type]
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL="off")
+    with pytest.raises(ImproperlyConfigured, match="CACHE_MIDDLEWARE_CDN_CACHE_CONTROL"):
+        Config()

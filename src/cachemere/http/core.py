@@ -125,6 +125,34 @@ def resolve_cache(cache: BaseCache | str | None, alias: str | None) -> Callable[
 
 _UNSET: Final[Any] = object()
 
+# CACHE_MIDDLEWARE_CDN_CACHE_CONTROL for callers of fetch/update that pass no Config value,
+# remembered until the settings change so such a call costs no settings lookup.
+_cdn_setting: list[bool] = []
+_cdn_listening: list[bool] = []
+
+
+def _forget_cdn_setting() -> None:
+    _cdn_setting.clear()
+
+
+def _cdn_default() -> bool:
+    if not _cdn_setting:
+        from ..conf import settings
+
+        if not _cdn_listening:
+            settings.on_change(_forget_cdn_setting)
+            _cdn_listening.append(True)
+        _cdn_setting.append(_cdn_flag(settings.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL))
+    return _cdn_setting[0]
+
+
+def _cdn_flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        from ..exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL must be True or False, got {value!r}")
+    return value
+
 
 class Config:
     """A middleware's settings, resolved once at construction as Django's middleware does.
@@ -132,11 +160,14 @@ class Config:
     ``key_prefix`` and ``cache_alias`` not given mean the ``CACHE_MIDDLEWARE_*``
     settings; given as None they mean ``""`` and ``"default"`` (Django's
     CacheMiddleware, hence cache_page).  ``cache`` (an instance or an alias)
-    beats ``cache_alias``.
+    beats ``cache_alias``.  ``cdn_cache_control`` not given means the
+    ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting (default True): obey a
+    response's valid ``CDN-Cache-Control`` over its Cache-Control (RFC 9213).
     """
 
     __slots__ = (
-        "cache_timeout", "get_cache", "key_prefix", "max_body_size", "page_timeout", "store_set_cookie",
+        "cache_timeout", "cdn_cache_control", "get_cache", "key_prefix", "max_body_size", "page_timeout",
+        "store_set_cookie",
     )  # fmt: skip
 
     def __init__(
@@ -148,6 +179,7 @@ class Config:
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
         store_set_cookie: bool = False,
+        cdn_cache_control: bool | None = None,
     ) -> None:
         from ..conf import DEFAULT_CACHE_ALIAS, settings
 
@@ -167,6 +199,11 @@ class Config:
         if not isinstance(store_set_cookie, bool):
             raise TypeError(f"store_set_cookie must be True or False, got {store_set_cookie!r}")
         self.store_set_cookie = store_set_cookie
+        if cdn_cache_control is None:
+            cdn_cache_control = _cdn_flag(settings.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL)
+        elif not isinstance(cdn_cache_control, bool):
+            raise TypeError(f"cdn_cache_control must be True or False, got {cdn_cache_control!r}")
+        self.cdn_cache_control: bool = cdn_cache_control
 
 
 def allowed_hosts() -> Sequence[str]:
@@ -208,15 +245,16 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
 # (headers without Age, age when stored, freshness lifetime, has a validator), per stored
 # (headers, stored_at): a locmem hit returns the very tuple stored, so this parses nothing twice.
 _Facts = tuple[tuple[tuple[str, str], ...], float, float, bool]
-_FactsKey = tuple[tuple[tuple[str, str], ...], float, float, "float | None"]
+_FactsKey = tuple[tuple[tuple[str, str], ...], float, float, "float | None", bool]
 _facts: dict[_FactsKey, _Facts] = {}
 _FACTS_SIZE: Final = 2048
 
 
 def _facts_of(
-    headers: tuple[tuple[str, str], ...], stored_at: float, default: float, page_timeout: float | None
+    headers: tuple[tuple[str, str], ...], stored_at: float, default: float, page_timeout: float | None,
+    cdn: bool,
 ) -> _Facts:
-    memo_key = (headers, stored_at, default, page_timeout)
+    memo_key = (headers, stored_at, default, page_timeout, cdn)
     facts = _facts.get(memo_key)
     if facts is None:
         parsed = Headers(headers)
@@ -224,11 +262,11 @@ def _facts_of(
         # page fresh at some age stays fresh until lifetime: so is_fresh at `now` is
         # age(now) < lifetime, with both computed here once.
         initial_age = policy.current_age(parsed, stored_at, stored_at)
-        if policy.is_fresh(parsed, stored_at, stored_at, default, page_timeout=page_timeout):
+        if policy.is_fresh(parsed, stored_at, stored_at, default, page_timeout=page_timeout, cdn=cdn):
             lifetime = (
                 float(page_timeout)
                 if page_timeout is not None
-                else policy.freshness_lifetime(parsed, default, received_at=stored_at)
+                else policy.freshness_lifetime(parsed, default, received_at=stored_at, cdn=cdn)
             )
         else:
             lifetime = 0.0
@@ -259,7 +297,12 @@ def _is_page(value: Any) -> bool:
 
 
 def fetch(
-    request: Request, key_prefix: str, default_timeout: float, page_timeout: float | None = None
+    request: Request,
+    key_prefix: str,
+    default_timeout: float,
+    page_timeout: float | None = None,
+    *,
+    cdn_cache_control: bool | None = None,
 ) -> Logic[Hit | Miss | None]:
     """Look ``request`` up: a :class:`Hit` to send, a :class:`Miss` to answer, or None.
 
@@ -267,6 +310,7 @@ def fetch(
     the app answers and nothing is stored.  ``default_timeout`` is the
     freshness assumed for a page whose headers state none; ``page_timeout``
     (cache_page's) replaces the page's own lifetime, as in Django.
+    ``cdn_cache_control`` is :attr:`Config.cdn_cache_control`; None means the setting.
     """
     if request.method not in policy.CACHEABLE_METHODS or not policy.may_serve_from_cache(request):
         if request.method in policy.CACHEABLE_METHODS:
@@ -292,7 +336,10 @@ def fetch(
     if not _is_page(page):
         return Miss(request, store)
     status, headers, body, stored_at = page
-    base, initial_age, lifetime, has_validator = _facts_of(headers, stored_at, default_timeout, page_timeout)
+    cdn = _cdn_default() if cdn_cache_control is None else cdn_cache_control
+    base, initial_age, lifetime, has_validator = _facts_of(
+        headers, stored_at, default_timeout, page_timeout, cdn
+    )
     now = time.time()
     age = initial_age + max(0.0, now - stored_at)
     if age >= lifetime:
@@ -349,6 +396,8 @@ def update(
     page_timeout: float | None = None,
     store: bool = True,
     store_set_cookie: bool = False,
+    *,
+    cdn_cache_control: bool | None = None,
 ) -> Logic[bool]:
     """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.
 
@@ -362,23 +411,28 @@ def update(
     An unsafe method's successful answer invalidates the URL instead.
     ``store_set_cookie`` is the dangerous opt-in that stores a response carrying
     ``Set-Cookie`` (its cookie is then replayed to every client of the page).
+    ``cdn_cache_control`` (:attr:`Config.cdn_cache_control`; None means the setting):
+    a valid ``CDN-Cache-Control`` decides storing and lifetime instead of
+    Cache-Control; the headers added downstream still follow Cache-Control, and
+    both fields are passed on unchanged.
     """
     if request.method not in policy.CACHEABLE_METHODS:
         if policy.invalidates(request.method, status):
             yield from invalidate(request, key_prefix)
         return False
-    reason = policy.store_refusal(status, headers, request, allow_set_cookie=store_set_cookie)
+    cdn = _cdn_default() if cdn_cache_control is None else cdn_cache_control
+    reason = policy.store_refusal(status, headers, request, allow_set_cookie=store_set_cookie, cdn=cdn)
     if status == 304:
         # Django gives a 304 the downstream headers but never stores it.
         reason = reason or "status 304"
     elif reason is not None:
         logger.debug("page %s not stored: %s", request.path, reason)
         return False
-    timeout = policy.store_timeout(headers, page_timeout, cache_timeout)
+    timeout = policy.store_timeout(headers, page_timeout, cache_timeout, cdn=cdn)
     if timeout is None:
         return False
     policy.add_downstream_headers(headers, _downstream_timeout(headers, page_timeout, cache_timeout))
-    if policy.needs_authorization_vary(request, headers):
+    if policy.needs_authorization_vary(request, headers, cdn=cdn):
         patch_vary_headers(headers, ("Authorization",))
     if reason is not None or not store or not timeout or not policy.may_store_for(request):
         return False

@@ -12,6 +12,7 @@ Times are epoch seconds (``time.time()``).  ``headers`` are the response's
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -30,6 +31,7 @@ from cachemere.http.messages import Headers, Request
 
 __all__ = [
     "CACHEABLE_METHODS",
+    "CDN_CACHE_CONTROL",
     "REVALIDATION_WINDOW",
     "SAFE_METHODS",
     "STORABLE_STATUSES",
@@ -143,6 +145,186 @@ def _directives(headers: Headers) -> _Directives:
     return _parse_directives(value) if value else _NO_DIRECTIVES
 
 
+# -- RFC 9213 targeted field ------------------------------------------------------------------------------
+
+#: The targeted field (RFC 9213 §3) this cache obeys when told to (``cdn=True`` below).
+CDN_CACHE_CONTROL: Final = "CDN-Cache-Control"
+
+# RFC 8941 §3.1.2 / §3.3: a dictionary key, a token, a number; the value grammar is tried
+# at a position, never on the whole field, so nothing here backtracks.
+_SF_KEY: Final = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_SF_TOKEN: Final = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
+_SF_NUMBER: Final = re.compile(r"-?([0-9]{1,15})(\.[0-9]{1,3})?")
+_SF_BYTES: Final = re.compile(r":[A-Za-z0-9+/=]*:")
+_SF_OWS: Final = " \t"
+
+
+class _SFError(ValueError):
+    """The field is not a valid Structured Field Dictionary."""
+
+
+class _Token(str):
+    """An sf-token, told apart from an sf-string (RFC 8941 §3.3.3, §3.3.4)."""
+
+    __slots__ = ()
+
+
+def _sf_bare_item(text: str, at: int) -> tuple[object, int]:
+    char = text[at : at + 1]
+    if char == "-" or char.isdigit():
+        number = _SF_NUMBER.match(text, at)
+        if number is None or (number.group(2) and len(number.group(1)) > 12):
+            raise _SFError
+        literal = number.group(0)
+        return (float(literal) if number.group(2) else int(literal)), number.end()
+    if char == '"':
+        out: list[str] = []
+        at += 1
+        while at < len(text):
+            char = text[at]
+            if char == "\\":
+                if text[at + 1 : at + 2] not in ('"', "\\"):
+                    raise _SFError
+                out.append(text[at + 1])
+                at += 2
+            elif char == '"':
+                return "".join(out), at + 1
+            elif " " <= char <= "~":
+                out.append(char)
+                at += 1
+            else:
+                raise _SFError
+        raise _SFError
+    if char == "?":
+        flag = text[at + 1 : at + 2]
+        if flag not in ("0", "1"):
+            raise _SFError
+        return flag == "1", at + 2
+    if char == ":":
+        match = _SF_BYTES.match(text, at)
+        if match is None:
+            raise _SFError
+        return match.group(0).encode("ascii"), match.end()
+    match = _SF_TOKEN.match(text, at)
+    if match is None:
+        raise _SFError
+    return _Token(match.group(0)), match.end()
+
+
+def _sf_parameters(text: str, at: int) -> int:
+    # Parameters carry nothing the cache directives use; they are checked, then dropped.
+    while text[at : at + 1] == ";":
+        at += 1
+        while text[at : at + 1] == " ":
+            at += 1
+        key = _SF_KEY.match(text, at)
+        if key is None:
+            raise _SFError
+        at = key.end()
+        if text[at : at + 1] == "=":
+            _, at = _sf_bare_item(text, at + 1)
+    return at
+
+
+def _sf_member_value(text: str, at: int) -> tuple[object, int]:
+    if text[at : at + 1] != "(":
+        value, at = _sf_bare_item(text, at)
+        return value, _sf_parameters(text, at)
+    items: list[object] = []
+    at += 1
+    while True:
+        while text[at : at + 1] == " ":
+            at += 1
+        if text[at : at + 1] == ")":
+            return items, _sf_parameters(text, at + 1)
+        item, at = _sf_bare_item(text, at)
+        items.append(item)
+        at = _sf_parameters(text, at)
+        if text[at : at + 1] not in (" ", ")"):
+            raise _SFError
+
+
+def _sf_dictionary(text: str) -> dict[str, object]:
+    """RFC 8941 §4.2.2: the members of a Dictionary field; raises _SFError when it is not one."""
+    text = text.strip(" ")
+    members: dict[str, object] = {}
+    at = 0
+    while at < len(text):
+        key = _SF_KEY.match(text, at)
+        if key is None:
+            raise _SFError
+        at = key.end()
+        value: object = True
+        if text[at : at + 1] == "=":
+            value, at = _sf_member_value(text, at + 1)
+        else:
+            at = _sf_parameters(text, at)
+        members[key.group(0)] = value  # a repeated key: the last one wins (RFC 8941 §4.2.2)
+        while text[at : at + 1] in (" ", "\t") and at < len(text):
+            at += 1
+        if at == len(text):
+            break
+        if text[at] != ",":
+            raise _SFError
+        at += 1
+        while text[at : at + 1] in (" ", "\t") and at < len(text):
+            at += 1
+        if at == len(text):
+            raise _SFError  # a trailing comma
+    return members
+
+
+#: Directives whose only valid targeted value is Boolean true (RFC 9213 §2.2's inferred types).
+_FLAG_DIRECTIVES: Final = frozenset({
+    "no-store", "public", "must-revalidate", "proxy-revalidate", "must-understand", "no-transform",
+    "immutable",
+})  # fmt: skip
+
+
+@lru_cache(maxsize=512)
+def _parse_targeted(value: str) -> _Directives | None:
+    """The directives of a targeted field, or None when it must be ignored (RFC 9213 §2.2).
+
+    Empty, not a Structured Field Dictionary (``max-age =1``, ``&&&``, upper-case names), or a
+    known directive with a value of the wrong type (``max-age="60"``, ``no-store=?0``): the whole
+    field is ignored and Cache-Control decides, as if the field were absent.
+    """
+    try:
+        members = _sf_dictionary(value)
+    except _SFError:
+        return None
+    if not members:
+        return None
+    lifetimes = {"s-maxage": _ABSENT, "max-age": _ABSENT}
+    for name, argument in members.items():
+        if name in lifetimes:
+            if type(argument) is not int or argument < 0:
+                return None
+            lifetimes[name] = min(argument, _MAX_DELTA)
+        elif name in _FLAG_DIRECTIVES:
+            if argument is not True:
+                return None
+        elif name in ("private", "no-cache") and argument is not True and type(argument) is not str:
+            # Boolean true, or a String of field names (treated as the unqualified directive).
+            return None
+    return _Directives(frozenset(members), lifetimes["s-maxage"], lifetimes["max-age"])
+
+
+def _governing(headers: Headers, cdn: bool) -> tuple[_Directives, bool]:
+    """The directives this cache obeys, and whether they came from the targeted field.
+
+    With ``cdn``, a valid ``CDN-Cache-Control`` replaces Cache-Control, and Expires and Pragma
+    are ignored too (RFC 9213 §2.1: the targeted field wins entirely); otherwise Cache-Control.
+    """
+    if cdn:
+        value = headers.get(CDN_CACHE_CONTROL)
+        if value:
+            targeted = _parse_targeted(value)
+            if targeted is not None:
+                return targeted, True
+    return _directives(headers), False
+
+
 # Dates from stored pages repeat on every hit: parse each distinct value once.
 _http_date = lru_cache(maxsize=1024)(parse_http_date)
 
@@ -207,13 +389,15 @@ def _unkeyed_routing_header(request: Request, headers: Headers) -> str | None:
 
 
 def store_refusal(
-    status: int, headers: Headers, request: Request, *, allow_set_cookie: bool = False
+    status: int, headers: Headers, request: Request, *, allow_set_cookie: bool = False, cdn: bool = False
 ) -> str | None:
     """Why the response to ``request`` must not be stored, or None when it may be.
 
     Streaming and body-size limits are the adapter's, which sees the body.  ``allow_set_cookie``
     is the documented opt-in that lets a response carrying ``Set-Cookie`` be stored (the cookie is
-    then replayed to every client).
+    then replayed to every client).  With ``cdn``, a valid ``CDN-Cache-Control`` takes the place of
+    Cache-Control, Pragma and Expires; every rule that is not a directive (method, status,
+    Set-Cookie, ``Vary: *``, unkeyed routing headers) holds whichever field governs.
     """
     if request.method not in CACHEABLE_METHODS:
         return f"method {request.method}"
@@ -223,14 +407,15 @@ def store_refusal(
         return "request no-store"
     if status not in STORABLE_STATUSES and not _explicit_only(status):
         return f"status {status}"
-    cache_control = headers.get("Cache-Control")
-    parsed = _parse_directives(cache_control) if cache_control else _NO_DIRECTIVES
+    parsed, targeted = _governing(headers, cdn)
+    field = f"{CDN_CACHE_CONTROL} " if targeted else ""
     # Whole directive names only: "x-private-ext" is an extension to ignore (RFC 9111 §5.2.3), and a
     # qualified private="Set-Cookie" / no-cache="Set-Cookie" is treated as the unqualified directive.
     for name in ("no-store", "private", "no-cache"):
         if name in parsed.names:
-            return name
-    if cache_control is None and "no-cache" in _parse_request_directive_names(headers.get("Pragma", "")):
+            return field + name
+    pragma = None if targeted or "Cache-Control" in headers else headers.get("Pragma")
+    if pragma and "no-cache" in _parse_request_directive_names(pragma):
         # An HTTP/1.0 origin's only way to say no-cache (RFC 9111 §5.4 keeps it for compatibility).
         return "Pragma: no-cache"
     if "*" in vary_names(headers.get("Vary")):
@@ -245,7 +430,7 @@ def store_refusal(
     if parsed.s_maxage == _ABSENT and parsed.max_age == _INVALID:
         return "malformed max-age"
     explicit = parsed.s_maxage != _ABSENT or parsed.max_age != _ABSENT
-    if not explicit and "Expires" in headers:
+    if not explicit and not targeted and "Expires" in headers:
         expires = _date(headers, "Expires")
         if expires is None:
             return "invalid Expires"
@@ -261,16 +446,17 @@ def _explicit_only(status: int) -> bool:
     return status in _EXPLICIT_ONLY_STATUSES or (200 <= status < 300 and status != 206)
 
 
-def needs_authorization_vary(request: Request, headers: Headers) -> bool:
+def needs_authorization_vary(request: Request, headers: Headers, *, cdn: bool = False) -> bool:
     """True when the response must gain ``Vary: Authorization`` before it is stored (Django 6.1).
 
     A request with a non-empty ``Authorization`` is cached per credential unless the response is
-    ``public``.  ``s-maxage`` and ``must-revalidate``, which RFC 9111 §3.5 would let be shared, still
+    ``public`` (in the field that governs this cache: ``CDN-Cache-Control`` with ``cdn``, when
+    valid).  ``s-maxage`` and ``must-revalidate``, which RFC 9111 §3.5 would let be shared, still
     vary: sharing one user's authenticated page with everyone is never a default.
     """
     if not request.headers.get("Authorization"):
         return False
-    return "public" not in _directives(headers).names
+    return "public" not in _governing(headers, cdn)[0].names
 
 
 def storable_headers(headers: Headers, received_at: float | None = None) -> tuple[tuple[str, str], ...]:
@@ -304,13 +490,18 @@ def _date_or(headers: Headers, fallback: float) -> float:
     return fallback if date is None else date
 
 
-def _explicit_lifetime(parsed: _Directives, headers: Headers, received_at: float | None) -> float | None:
-    """s-maxage > max-age > Expires - Date (RFC 9111 §4.2.1); None when the response gives none."""
+def _explicit_lifetime(
+    parsed: _Directives, headers: Headers, received_at: float | None, targeted: bool = False
+) -> float | None:
+    """s-maxage > max-age > Expires - Date (RFC 9111 §4.2.1); None when the response gives none.
+
+    ``targeted``: the directives are a targeted field's, which overrides Expires as well.
+    """
     if parsed.s_maxage != _ABSENT:
         return 0.0 if parsed.s_maxage == _INVALID else float(parsed.s_maxage)
     if parsed.max_age != _ABSENT:
         return 0.0 if parsed.max_age == _INVALID else float(parsed.max_age)
-    if "Expires" not in headers:
+    if targeted or "Expires" not in headers:
         return None
     expires = _date(headers, "Expires")
     if expires is None:
@@ -319,19 +510,25 @@ def _explicit_lifetime(parsed: _Directives, headers: Headers, received_at: float
     return max(0.0, expires - date)
 
 
-def freshness_lifetime(headers: Headers, default: float, *, received_at: float | None = None) -> float:
+def freshness_lifetime(
+    headers: Headers, default: float, *, received_at: float | None = None, cdn: bool = False
+) -> float:
     """Seconds the response stays fresh: s-maxage > max-age > (Expires - Date) > ``default``.
 
     ``default`` is the site's declared freshness (``CACHE_MIDDLEWARE_SECONDS`` or ``cache_page``'s
     timeout) for a response that says nothing; no heuristic from Last-Modified is applied.  A malformed
     or conflicting max-age/s-maxage, and an invalid or past Expires, give 0.  ``received_at`` stands
-    in for a missing Date (default: now).
+    in for a missing Date (default: now).  With ``cdn``, a valid ``CDN-Cache-Control`` is read
+    instead of Cache-Control and Expires (RFC 9213).
     """
-    lifetime = _explicit_lifetime(_directives(headers), headers, received_at)
+    parsed, targeted = _governing(headers, cdn)
+    lifetime = _explicit_lifetime(parsed, headers, received_at, targeted)
     return max(0.0, float(default)) if lifetime is None else lifetime
 
 
-def store_timeout(headers: Headers, page_timeout: float | None, default: float) -> float | None:
+def store_timeout(
+    headers: Headers, page_timeout: float | None, default: float, *, cdn: bool = False
+) -> float | None:
     """Seconds to keep the page in the backend, or None for "do not store".
 
     As Django: ``page_timeout`` (``cache_page``'s) beats the response's freshness, which beats
@@ -339,10 +536,11 @@ def store_timeout(headers: Headers, page_timeout: float | None, default: float) 
     A page with a validator (ETag, Last-Modified) is kept past its lifetime for as long again, and
     at least :data:`REVALIDATION_WINDOW` seconds, so that once stale it is revalidated with the app
     (a 304 refreshes it) instead of rebuilt: a short-lived page gets a useful window too.
+    ``cdn``: the lifetime is read as :func:`freshness_lifetime` reads it.
     """
     if page_timeout is not None:
         return float(page_timeout) if page_timeout > 0 else None
-    lifetime = freshness_lifetime(headers, default)
+    lifetime = freshness_lifetime(headers, default, cdn=cdn)
     if lifetime <= 0:
         return None
     if _has_validator(headers):
@@ -378,20 +576,27 @@ def current_age(headers: Headers, stored_at: float, now: float) -> float:
 
 
 def is_fresh(
-    headers: Headers, stored_at: float, now: float, default: float, *, page_timeout: float | None = None
+    headers: Headers,
+    stored_at: float,
+    now: float,
+    default: float,
+    *,
+    page_timeout: float | None = None,
+    cdn: bool = False,
 ) -> bool:
     """True when the stored page may be served without asking the app (RFC 9111 §4.2).
 
     ``page_timeout`` (``cache_page``'s timeout) replaces the page's own lifetime, as it does in
-    Django, where it beats the view's max-age.  ``no-cache`` is never fresh.
+    Django, where it beats the view's max-age.  ``no-cache`` is never fresh.  ``cdn``: the
+    directives are a valid ``CDN-Cache-Control``'s when there is one (RFC 9213).
     """
-    parsed = _directives(headers)
+    parsed, targeted = _governing(headers, cdn)
     if "no-cache" in parsed.names:
         return False
     if page_timeout is not None:
         lifetime = float(page_timeout)
     else:
-        explicit = _explicit_lifetime(parsed, headers, stored_at)
+        explicit = _explicit_lifetime(parsed, headers, stored_at, targeted)
         lifetime = max(0.0, float(default)) if explicit is None else explicit
     return lifetime > current_age(headers, stored_at, now)
 
