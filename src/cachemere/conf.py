@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     # Larger bodies are passed through, not stored (bytes).
     "CACHE_MIDDLEWARE_MAX_BODY_SIZE": 1024 * 1024,
     # Obey a response's CDN-Cache-Control (RFC 9213) over its Cache-Control, as a CDN does.
-    "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": True,
+    # Off by default: the field is addressed to CDNs, not to an app's own page cache.
+    "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": False,
     "SECRET_KEY": None,
     "DATABASES": {},
     "DATABASE_ROUTERS": [],

@@ -188,7 +188,7 @@ def test_store_set_cookie_must_be_a_bool(kind: str, cache: Any) -> None:
         Site(kind, cache, page(), store_set_cookie="yes")
 
 
-# -- cdn-*: RFC 9213 CDN-Cache-Control (CACHE_MIDDLEWARE_CDN_CACHE_CONTROL, on by default) ---------------
+# -- cdn-*: RFC 9213 CDN-Cache-Control (CACHE_MIDDLEWARE_CDN_CACHE_CONTROL, off by default) --------------
 
 CDN = "CDN-Cache-Control"
 
@@ -197,9 +197,15 @@ CDN = "CDN-Cache-Control"
 def cdn(request: pytest.FixtureRequest, fresh_settings: None) -> bool:
     import cachemere
 
-    if request.param is False:
-        cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=request.param)
     return bool(request.param)
+
+
+@pytest.fixture
+def cdn_on(fresh_settings: None) -> None:
+    import cachemere
+
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=True)
 
 
 def _hits_after(
@@ -247,13 +253,17 @@ def test_cdn_no_store_prevents_storing_what_cache_control_allows(kind: str, cach
     assert sent[CDN] == "no-store"
 
 
-def test_cdn_max_age_zero_beats_a_future_expires_and_counts_an_upstream_age(kind: str, cache: Any) -> None:
+def test_cdn_max_age_zero_beats_a_future_expires_and_counts_an_upstream_age(
+    kind: str, cache: Any, cdn_on: None
+) -> None:
     zero, _ = _hits_after(kind, cache, [(CDN, "max-age=0"), ("Expires", http_date(NOW + 10000))], 1)
     aged, _ = _hits_after(kind, cache, [(CDN, "max-age=3600"), ("Age", "7200")], 1, "/b")
     assert zero.calls == 2 and aged.calls == 2
 
 
-def test_cdn_cache_control_keeps_the_set_cookie_and_authorization_rules(kind: str, cache: Any) -> None:
+def test_cdn_cache_control_keeps_the_set_cookie_and_authorization_rules(
+    kind: str, cache: Any, cdn_on: None
+) -> None:
     cookie, _ = _hits_after(kind, cache, [(CDN, "public, max-age=60"), ("Set-Cookie", "s=1")], 1, "/b")
     assert cookie.calls == 2
     site = Site(kind, cache, page(headers=[(CDN, "max-age=60")]))  # on "/page" (the cookie one was "/b")
@@ -267,11 +277,11 @@ def test_the_cdn_setting_is_read_when_the_middleware_is_built(fresh_settings: No
     from cachemere.exceptions import ImproperlyConfigured
     from cachemere.http.core import Config
 
-    assert Config().cdn_cache_control is True
-    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)
-    built = Config()
+    assert Config().cdn_cache_control is False  # off by default: the field is addressed to CDNs
     cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=True)
-    assert built.cdn_cache_control is False and Config().cdn_cache_control is True
+    built = Config()
+    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)
+    assert built.cdn_cache_control is True and Config().cdn_cache_control is False
     assert Config(cdn_cache_control=False).cdn_cache_control is False
     with pytest.raises(TypeError, match="cdn_cache_control"):
         Config(cdn_cache_control="yes")  # type: ignore[arg-type]

@@ -82,7 +82,10 @@ class _Fetch:
             await _send_page(send, 400, [("Content-Type", "text/plain")], _BAD_HOST)
             return True
         config = self.config
-        logic = core.fetch(request, config.key_prefix, config.cache_timeout, config.page_timeout)
+        logic = core.fetch(
+            request, config.key_prefix, config.cache_timeout, config.page_timeout,
+            cdn_cache_control=config.cdn_cache_control,
+        )  # fmt: skip
         decision = await adrive(config.get_cache(), logic)
         if isinstance(decision, Hit):
             await _send_page(send, decision.status, decision.headers, decision.body)
@@ -168,6 +171,7 @@ class _Update:
                 core.update(
                     miss.request, status, headers, body, config.key_prefix,
                     config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
+                    cdn_cache_control=config.cdn_cache_control,
                 ),
             )  # fmt: skip
             passing = True

@@ -171,7 +171,10 @@ class _Fetch:
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "26")])
             return [_BAD_HOST]
         config = self.config
-        logic = core.fetch(request, config.key_prefix, config.cache_timeout, config.page_timeout)
+        logic = core.fetch(
+            request, config.key_prefix, config.cache_timeout, config.page_timeout,
+            cdn_cache_control=config.cdn_cache_control,
+        )  # fmt: skip
         decision = drive(config.get_cache(), logic)
         if isinstance(decision, Hit):
             return _serve(decision, start_response)
@@ -271,6 +274,7 @@ class _Update:
             core.update(
                 miss.request, status, headers, body, config.key_prefix,
                 config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
+                cdn_cache_control=config.cdn_cache_control,
             ),
         )  # fmt: skip
         answer_status, answer_headers, answer_body = core.client_answer(miss, status, headers, body)
