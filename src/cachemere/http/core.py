@@ -223,7 +223,21 @@ def host_allowed(host: str, allowed: Sequence[str]) -> bool:
     Patterns as Django's ``ALLOWED_HOSTS``: ``"*"`` any host, ``".example.com"``
     the domain and its subdomains, anything else an exact, case-insensitive name.
     """
-    host = host.lower()
+    memo_key = (host, tuple(allowed))
+    verdict = _host_verdicts.get(memo_key)
+    if verdict is None:
+        verdict = _host_allowed(host.lower(), memo_key[1])
+        if len(_host_verdicts) >= _HOST_MEMO_SIZE:  # clients choose Host headers: stay bounded
+            _host_verdicts.clear()
+        _host_verdicts[memo_key] = verdict
+    return verdict
+
+
+_host_verdicts: dict[tuple[str, tuple[str, ...]], bool] = {}
+_HOST_MEMO_SIZE: Final = 1024
+
+
+def _host_allowed(host: str, allowed: Sequence[str]) -> bool:
     match = _HOST_RE.match(host)
     if match is None:
         return False
@@ -289,6 +303,11 @@ def _is_conditional(request: Request) -> bool:
     return any(name.lower() in _CONDITIONAL for name, _ in request.headers)
 
 
+def _miss(request: Request, stale: Page | None = None, conditions: Sequence[tuple[str, str]] = ()) -> Miss:
+    # Whether the answer may be stored is asked only on a miss: a hit never needs it.
+    return Miss(request, policy.may_store_for(request), stale, conditions)
+
+
 def _is_page(value: Any) -> bool:
     return type(value) is tuple and len(value) == 4 and type(value[1]) is tuple
 
@@ -316,14 +335,13 @@ def fetch(
         if request.method in policy.CACHEABLE_METHODS:
             return Miss(request, store=False)
         return Miss(request, store=False) if policy.invalidates(request.method, 200) else None
-    store = policy.may_store_for(request)
     # An outer update layer keys the page after a locale middleware inside it has
     # left its override: fix the language and time zone now, as this lookup sees them.
     pin_locale(request)
     try:
         key = yield from get_cache_key_logic(request, key_prefix, "GET")
         if key is None:
-            return Miss(request, store)
+            return _miss(request)
         page = yield ("get", (key, None))
         if page is None and request.method == "HEAD":
             # A HEAD may be answered from a GET entry; a GET never from a HEAD entry.
@@ -334,7 +352,7 @@ def fetch(
         # Not storing either: a backend that just failed would make this request wait twice.
         return Miss(request, store=False)
     if not _is_page(page):
-        return Miss(request, store)
+        return _miss(request)
     status, headers, body, stored_at = page
     cdn = _cdn_default() if cdn_cache_control is None else cdn_cache_control
     base, initial_age, lifetime, has_validator = _facts_of(
@@ -344,8 +362,8 @@ def fetch(
     age = initial_age + max(0.0, now - stored_at)
     if age >= lifetime:
         if has_validator:
-            return Miss(request, store, page, policy.revalidation_headers(Headers(headers)))
-        return Miss(request, store)
+            return _miss(request, page, policy.revalidation_headers(Headers(headers)))
+        return _miss(request)
     age_pair = ("Age", str(int(age)))
     if _is_conditional(request) and policy.not_modified(request.headers, Headers(base)):
         kept = policy.not_modified_headers(Headers(base))
