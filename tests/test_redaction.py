@@ -83,3 +83,16 @@ def test_redact_masks_bare_passwords_and_withholds_quoted_pieces() -> None:
     assert redact(harmless, url) == harmless
     # A parser that cut 'pa/ss' at its '/' quotes only 'pa'.
     assert redact("Port could not be cast to integer value as 'pa'", "redis://:pa/ss@h") == WITHHELD
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cr?et@localhost:6379/0", "redis://alice:pa?ss/wo@rd@localhost/0", "unix://:s3cr?et@/run/redis.sock"],
+)
+def test_a_password_holding_a_question_mark_or_slash_is_masked(url: str) -> None:
+    masked = mask_location(url)
+    assert "s3cr" not in masked and "pa?ss" not in masked and "wo@rd" not in masked
+    assert "***" in masked
+    secret = url.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1]
+    assert secret in secrets_of(url)
+    assert secret not in redact(f"bad port: could not parse {secret!r}", url)

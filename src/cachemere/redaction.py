@@ -32,9 +32,11 @@ def _split_url(url: str) -> tuple[str, str, str, str]:
     """``(scheme://, userinfo, rest before the query, query)`` of one URL; userinfo keeps its '@'."""
     head_end = url.index("://") + 3
     scheme, rest = url[:head_end], url[head_end:]
-    before_query, question, query = rest.partition("?")
-    at = before_query.rfind("@")
-    userinfo, remainder = before_query[: at + 1], before_query[at + 1 :]
+    # The userinfo ends at the last "@" anywhere, so a password holding an unencoded "?"
+    # or "/" is still taken as userinfo (masking too much rather than too little).
+    at = rest.rfind("@")
+    userinfo, after = rest[: at + 1], rest[at + 1 :]
+    remainder, question, query = after.partition("?")
     return scheme, userinfo, remainder, question + query
 
 

@@ -12,12 +12,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from test_middleware import Site, page
 
 from cachemere import CacheHandler
 from cachemere.http import policy
 from cachemere.http.headers import http_date, parse_cache_control
 from cachemere.http.messages import Headers, Request
+from helpers.middleware import Site, page
 
 _names = itertools.count()
 NOW = 1_700_000_000.0

@@ -138,11 +138,17 @@ class _Update:
             nonlocal passing
             kind = message["type"]
             if passing or kind not in ("http.response.start", "http.response.body"):
+                # Another kind of message (pathsend, trailers, ...) after a held start: the
+                # start goes first, and the response passes through unstored.
+                passing = True
+                for item in held:
+                    await send(item)
+                held.clear()
                 await send(message)
                 return
             miss = get_miss()
             if kind == "http.response.start":
-                if miss is None or _too_long(message, config.max_body_size):
+                if miss is None or message.get("trailers") or _too_long(message, config.max_body_size):
                     passing = True
                     await send(message)
                 else:

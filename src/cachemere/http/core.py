@@ -46,8 +46,8 @@ logger = logging.getLogger("cachemere.http")
 #: A stored page: (status, header pairs, body, time.time() when the response was received).
 Page = tuple[int, tuple[tuple[str, str], ...], bytes, float]
 
-# How many variants of one URL are remembered for invalidation; beyond that the oldest are
-# forgotten (they then expire on their own timeout), so a cache-busting Vary cannot grow it.
+# How many variants of one URL are stored (each remembered for invalidation); past that, new
+# variants are served uncached until old ones expire, so a cache-busting Vary cannot grow it.
 MAX_VARIANTS: Final = 64
 _VARIANTS_SUFFIX: Final = ".variants"
 
@@ -458,25 +458,35 @@ def update(
     page: Page = (status, policy.storable_headers(headers), stored_body, time.time())
     try:
         key = yield from learn_cache_key_logic(request, headers, timeout, key_prefix)
+        if not (yield from _remember_variant(request, key_prefix, key, timeout)):
+            logger.debug("page %s not stored: %d variants already", request.path, MAX_VARIANTS)
+            return False
         yield ("set", (key, page, timeout))
-        yield from _remember_variant(request, key_prefix, key, timeout)
     except Exception:
         logger.warning("page cache store failed for %s; page not stored", request.path, exc_info=True)
         return False
     return True
 
 
-def _remember_variant(request: Request, key_prefix: str, key: str, timeout: float) -> Logic[None]:
-    # The header list is per URL but pages are per variant; invalidation needs every variant's
-    # key, so each URL keeps a short index of (page key, expiry) beside its header list.
+def _remember_variant(request: Request, key_prefix: str, key: str, timeout: float) -> Logic[bool]:
+    """Add ``key`` to its URL's variant index; False (store nothing) when the index is full.
+
+    The header list is per URL but pages are per variant; invalidation needs every variant's
+    key, so each URL keeps a short index of (page key, expiry) beside its header list.  A full
+    index refuses new variants rather than forgetting old ones: a forgotten variant would
+    outlive the next invalidation.  The index is written before the page, so a page is never
+    stored unlisted.
+    """
     index_key = cache_header_key(request, key_prefix) + _VARIANTS_SUFFIX
     now = time.time()
     known = yield ("get", (index_key, None))
     previous = known if isinstance(known, list) else []
     entries = [(k, expires) for k, expires in previous if expires > now and k != key]
+    if len(entries) >= MAX_VARIANTS:
+        return False
     entries.append((key, now + timeout))
-    entries = entries[-MAX_VARIANTS:]
     yield ("set", (index_key, entries, max(expires for _, expires in entries) - now))
+    return True
 
 
 def invalidate(request: Request, key_prefix: str) -> Logic[None]:
