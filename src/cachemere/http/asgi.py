@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-from ..backends.base import BaseCache, adrive
+from ..backends.base import adrive
 from . import core
 from .core import Config, Hit, Miss
 from .messages import Headers, Request
@@ -197,27 +197,11 @@ def _too_long(start: Message, limit: int) -> bool:
     return False
 
 
-class UpdateCacheMiddleware(_Update):
+class UpdateCacheMiddleware(core.StoringLayer[ASGIApp], _Update):
     """Stores the app's responses that FetchFromCacheMiddleware (inside it) did not answer.
 
-    Arguments and defaults as :class:`cachemere.http.wsgi.UpdateCacheMiddleware`.
+    Arguments and defaults: :class:`cachemere.http.core.StoringLayer`.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        cache_timeout: float | None = None,
-        page_timeout: float | None = None,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        max_body_size: int | None = None,
-        store_set_cookie: bool = False,
-    ) -> None:
-        self.app = app
-        self.config = Config(
-            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -233,19 +217,8 @@ class UpdateCacheMiddleware(_Update):
             core.pending.reset(token)
 
 
-class FetchFromCacheMiddleware(_Fetch):
+class FetchFromCacheMiddleware(core.FetchingLayer[ASGIApp], _Fetch):
     """Answers GET and HEAD from stored pages; leaves storing to UpdateCacheMiddleware outside it."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        cache_timeout: float | None = None,
-    ) -> None:
-        self.app = app
-        self.config = Config(cache_timeout, None, key_prefix, cache_alias, cache)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -261,27 +234,11 @@ class FetchFromCacheMiddleware(_Fetch):
         await self._call_app(scope, receive, send, miss)
 
 
-class CacheMiddleware(_Fetch, _Update):
+class CacheMiddleware(core.StoringLayer[ASGIApp], _Fetch, _Update):
     """Fetch and Update in one layer (``cache_page`` is this around one view).
 
-    Arguments as :class:`cachemere.http.wsgi.UpdateCacheMiddleware`'s, ``store_set_cookie`` included.
+    Arguments and defaults: :class:`cachemere.http.core.StoringLayer`.
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        cache_timeout: float | None = None,
-        page_timeout: float | None = None,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        max_body_size: int | None = None,
-        store_set_cookie: bool = False,
-    ) -> None:
-        self.app = app
-        self.config = Config(
-            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from ..backends.base import BaseCache, Logic
 from . import policy
@@ -204,6 +204,52 @@ class Config:
         elif not isinstance(cdn_cache_control, bool):
             raise TypeError(f"cdn_cache_control must be True or False, got {cdn_cache_control!r}")
         self.cdn_cache_control: bool = cdn_cache_control
+
+
+AppT = TypeVar("AppT")
+
+
+class StoringLayer(Generic[AppT]):
+    """The constructor of the middleware classes that store (Update and Cache), for either protocol.
+
+    ``cache_timeout`` defaults to ``CACHE_MIDDLEWARE_SECONDS``, ``key_prefix``
+    to ``CACHE_MIDDLEWARE_KEY_PREFIX``, ``cache_alias`` to
+    ``CACHE_MIDDLEWARE_ALIAS``; ``cache`` (an instance or alias) beats the alias.
+    ``store_set_cookie=True`` stores responses that carry ``Set-Cookie``, which are
+    refused by default: dangerous, as every client of the page then gets that
+    cookie (a session cookie becomes everyone's session).
+    """
+
+    def __init__(
+        self,
+        app: AppT,
+        cache_timeout: float | None = None,
+        page_timeout: float | None = None,
+        key_prefix: Any = _UNSET,
+        cache_alias: Any = _UNSET,
+        cache: BaseCache | str | None = None,
+        max_body_size: int | None = None,
+        store_set_cookie: bool = False,
+    ) -> None:
+        self.app = app
+        self.config = Config(
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
+        )
+
+
+class FetchingLayer(Generic[AppT]):
+    """The constructor of FetchFromCacheMiddleware, for either protocol."""
+
+    def __init__(
+        self,
+        app: AppT,
+        key_prefix: Any = _UNSET,
+        cache_alias: Any = _UNSET,
+        cache: BaseCache | str | None = None,
+        cache_timeout: float | None = None,
+    ) -> None:
+        self.app = app
+        self.config = Config(cache_timeout, None, key_prefix, cache_alias, cache)
 
 
 def allowed_hosts() -> Sequence[str]:

@@ -259,6 +259,34 @@ def _prefix(key_prefix: str | None, settings: SettingsSource) -> str:
     return str(settings.CACHE_MIDDLEWARE_KEY_PREFIX) if key_prefix is None else key_prefix
 
 
+def _learning(
+    request: Request,
+    response: Any,
+    cache_timeout: float | None,
+    key_prefix: str | None,
+    cache: BaseCache | str | None,
+    settings: SettingsSource | None,
+) -> tuple[BaseCache, Logic[str]]:
+    """The cache and the logic behind learn_cache_key and its async twin."""
+    settings = _settings(settings)
+    vary = _vary_of(headers_of(response))
+    logic = _learn(request, vary, cache_timeout, _prefix(key_prefix, settings), settings)
+    return _cache(cache, settings), logic
+
+
+def _lookup(
+    request: Request,
+    key_prefix: str | None,
+    method: str,
+    cache: BaseCache | str | None,
+    settings: SettingsSource | None,
+) -> tuple[BaseCache, Logic[str | None]]:
+    """The cache and the logic behind get_cache_key and its async twin."""
+    settings = _settings(settings)
+    logic = get_cache_key_logic(request, _prefix(key_prefix, settings), method, settings=settings)
+    return _cache(cache, settings), logic
+
+
 def learn_cache_key(
     request: Request,
     response: Any,
@@ -274,10 +302,7 @@ def learn_cache_key(
     Django's: ``CACHE_MIDDLEWARE_SECONDS``, ``CACHE_MIDDLEWARE_KEY_PREFIX`` and
     the ``CACHE_MIDDLEWARE_ALIAS`` cache (``cache`` may be an instance or an alias).
     """
-    settings = _settings(settings)
-    vary = _vary_of(headers_of(response))
-    logic = _learn(request, vary, cache_timeout, _prefix(key_prefix, settings), settings)
-    return drive(_cache(cache, settings), logic)
+    return drive(*_learning(request, response, cache_timeout, key_prefix, cache, settings))
 
 
 def get_cache_key(
@@ -289,9 +314,7 @@ def get_cache_key(
     settings: SettingsSource | None = None,
 ) -> str | None:
     """The key the page for ``request`` would be stored under, or None if its URL was never learnt."""
-    settings = _settings(settings)
-    logic = get_cache_key_logic(request, _prefix(key_prefix, settings), method, settings=settings)
-    return drive(_cache(cache, settings), logic)
+    return drive(*_lookup(request, key_prefix, method, cache, settings))
 
 
 async def alearn_cache_key(
@@ -304,10 +327,7 @@ async def alearn_cache_key(
     settings: SettingsSource | None = None,
 ) -> str:
     """:func:`learn_cache_key` through the cache's async methods."""
-    settings = _settings(settings)
-    vary = _vary_of(headers_of(response))
-    logic = _learn(request, vary, cache_timeout, _prefix(key_prefix, settings), settings)
-    return await adrive(_cache(cache, settings), logic)
+    return await adrive(*_learning(request, response, cache_timeout, key_prefix, cache, settings))
 
 
 async def aget_cache_key(
@@ -319,6 +339,4 @@ async def aget_cache_key(
     settings: SettingsSource | None = None,
 ) -> str | None:
     """:func:`get_cache_key` through the cache's async methods."""
-    settings = _settings(settings)
-    logic = get_cache_key_logic(request, _prefix(key_prefix, settings), method, settings=settings)
-    return await adrive(_cache(cache, settings), logic)
+    return await adrive(*_lookup(request, key_prefix, method, cache, settings))

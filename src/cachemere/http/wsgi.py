@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
-from ..backends.base import BaseCache, drive
+from ..backends.base import drive
 from . import core
 from .core import Config, Hit, Miss
 from .messages import Headers, Request
@@ -283,32 +283,11 @@ class _Update:
         return [answer_body]
 
 
-class UpdateCacheMiddleware(_Update):
+class UpdateCacheMiddleware(core.StoringLayer[WSGIApp], _Update):
     """Stores the app's responses that FetchFromCacheMiddleware (inside it) did not answer.
 
-    ``cache_timeout`` defaults to ``CACHE_MIDDLEWARE_SECONDS``, ``key_prefix``
-    to ``CACHE_MIDDLEWARE_KEY_PREFIX``, ``cache_alias`` to
-    ``CACHE_MIDDLEWARE_ALIAS``; ``cache`` (an instance or alias) beats the alias.
-    ``store_set_cookie=True`` stores responses that carry ``Set-Cookie``, which are
-    refused by default: dangerous, as every client of the page then gets that
-    cookie (a session cookie becomes everyone's session).
+    Arguments and defaults: :class:`cachemere.http.core.StoringLayer`.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        cache_timeout: float | None = None,
-        page_timeout: float | None = None,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        max_body_size: int | None = None,
-        store_set_cookie: bool = False,
-    ) -> None:
-        self.app = app
-        self.config = Config(
-            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
-        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         holder: list[Miss] = []
@@ -322,19 +301,8 @@ class UpdateCacheMiddleware(_Update):
             core.pending.reset(token)
 
 
-class FetchFromCacheMiddleware(_Fetch):
+class FetchFromCacheMiddleware(core.FetchingLayer[WSGIApp], _Fetch):
     """Answers GET and HEAD from stored pages; leaves storing to UpdateCacheMiddleware outside it."""
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        cache_timeout: float | None = None,
-    ) -> None:
-        self.app = app
-        self.config = Config(cache_timeout, None, key_prefix, cache_alias, cache)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         decision = self._lookup(environ, start_response)
@@ -346,27 +314,11 @@ class FetchFromCacheMiddleware(_Fetch):
         return decision
 
 
-class CacheMiddleware(_Fetch, _Update):
+class CacheMiddleware(core.StoringLayer[WSGIApp], _Fetch, _Update):
     """Fetch and Update in one layer (``cache_page`` is this around one view).
 
-    Arguments as :class:`UpdateCacheMiddleware`'s, ``store_set_cookie`` included.
+    Arguments and defaults: :class:`cachemere.http.core.StoringLayer`.
     """
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        cache_timeout: float | None = None,
-        page_timeout: float | None = None,
-        key_prefix: Any = core._UNSET,
-        cache_alias: Any = core._UNSET,
-        cache: BaseCache | str | None = None,
-        max_body_size: int | None = None,
-        store_set_cookie: bool = False,
-    ) -> None:
-        self.app = app
-        self.config = Config(
-            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
-        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         decision = self._lookup(environ, start_response)
