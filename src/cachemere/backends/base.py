@@ -56,6 +56,7 @@ __all__ = [
     "Step",
     "Timeout",
     "adrive",
+    "bool_option",
     "default_key_func",
     "drive",
     "get_key_func",
@@ -149,6 +150,14 @@ def reject_unknown_options(options: Mapping[str, Any], known: Iterable[str]) -> 
             raise ImproperlyConfigured(
                 f"unknown OPTIONS key {name!r}{suggest(str(name), known)}; this backend takes: {allowed}"
             )
+
+
+def bool_option(options: Mapping[str, Any], name: str, default: bool) -> bool:
+    """``OPTIONS[name]`` (``default`` when absent); ImproperlyConfigured unless it is True or False."""
+    value = options.get(name, default)
+    if type(value) is not bool:
+        raise ImproperlyConfigured(f"OPTIONS[{name!r}] must be True or False, got {value!r}")
+    return value
 
 
 def _delegate(name: str) -> Callable[..., Any]:

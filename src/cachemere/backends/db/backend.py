@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from ...exceptions import ImproperlyConfigured, InvalidCacheKey
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
-from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, reject_unknown_options
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, bool_option, reject_unknown_options
 from .engines import DEFAULT_DB_ALIAS
 from .routing import RouterChain, router_chain
 from .schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
@@ -99,9 +99,7 @@ class DatabaseCache(BaseCache):
             raise ImproperlyConfigured(f"LOCATION must be the name of the cache table, got {table!r}")
         options = params.get("OPTIONS") or {}
         reject_unknown_options(options, OPTIONS)
-        sign_values = options.get("SIGN_VALUES", True)
-        if not isinstance(sign_values, bool):
-            raise ImproperlyConfigured(f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}")
+        sign_values = bool_option(options, "SIGN_VALUES", True)
         self._signs = sign_values
         secret = configured_secret(options, self.settings) if sign_values else None
         #: The signing key when a secret is configured; else each database's generated one.

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from ...exceptions import ImproperlyConfigured
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
-from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, reject_unknown_options
+from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, bool_option, reject_unknown_options
 from . import spares as filespares
 from . import store as filestore
 from .owners import Owners
@@ -149,10 +149,7 @@ class FileBasedCache(BaseCache):
         super().__init__(params)
         options = params.get("OPTIONS") or {}
         reject_unknown_options(options, OPTIONS)
-        fsync = options.get("FSYNC", False)
-        if not isinstance(fsync, bool):
-            raise ImproperlyConfigured(f"OPTIONS['FSYNC'] must be True or False, got {fsync!r}")
-        self._fsync = fsync
+        self._fsync = bool_option(options, "FSYNC", False)
         self._dir = _directory(location)
         self._state: DirState = filestore.state_for(self._dir)
         self._generated_key = False

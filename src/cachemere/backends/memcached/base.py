@@ -32,7 +32,14 @@ from typing import Any, ClassVar
 
 from ...exceptions import ImproperlyConfigured, InvalidCacheKey
 from ...signing import configured_secret
-from ..base import DEFAULT_TIMEOUT, MEMCACHE_MAX_KEY_LENGTH, BaseCache, Timeout, reject_unknown_options
+from ..base import (
+    DEFAULT_TIMEOUT,
+    MEMCACHE_MAX_KEY_LENGTH,
+    BaseCache,
+    Timeout,
+    bool_option,
+    reject_unknown_options,
+)
 from ..keys import is_memcache_safe, memcache_key_warnings
 from .signed import Sealer
 
@@ -223,12 +230,7 @@ class BaseMemcachedCache(BaseCache):
         reject_unknown_options(options, self.library_options | OWN_OPTIONS)
 
     def _make_sealer(self, options: Mapping[str, Any]) -> Sealer | None:
-        sign_values = options.get("SIGN_VALUES", False)
-        if type(sign_values) is not bool:
-            raise ImproperlyConfigured(
-                f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}"
-            )
-        if not sign_values:
+        if not bool_option(options, "SIGN_VALUES", False):
             return None
         secret = configured_secret(options, self.settings)
         if secret is None:

@@ -22,6 +22,7 @@ from ...exceptions import ImproperlyConfigured
 from ...redaction import mask_location
 from ...signing import configured_secret
 from ...utils import import_string
+from ..base import bool_option
 from . import compat, ops
 from .signed import Signer
 
@@ -100,12 +101,8 @@ class RedisConfig:
                     f"OPTIONS[{name!r}] is not supported by RedisCache: redis evicts by its "
                     "own maxmemory-policy"
                 )
-        ignore = options.pop(IGNORE_EXCEPTIONS, False)
-        if not isinstance(ignore, bool):
-            raise ImproperlyConfigured(
-                f"OPTIONS[{IGNORE_EXCEPTIONS!r}] must be True or False, got {ignore!r}"
-            )
-        self.ignore_exceptions: bool = ignore
+        self.ignore_exceptions: bool = bool_option(options, IGNORE_EXCEPTIONS, False)
+        options.pop(IGNORE_EXCEPTIONS, None)
         serializer = _resolve_class(options.pop("serializer", None), "serializer")
         if serializer is None:
             serializer = ops.RedisSerializer()
@@ -157,9 +154,8 @@ class RedisConfig:
     @staticmethod
     def _signing_secret(options: dict[str, Any], settings: Any) -> bytes | None:
         """The secret values are signed with (None: SIGN_VALUES is off); pops the signing options."""
-        sign_values = options.pop("SIGN_VALUES", False)
-        if not isinstance(sign_values, bool):
-            raise ImproperlyConfigured(f"OPTIONS['SIGN_VALUES'] must be True or False, got {sign_values!r}")
+        sign_values = bool_option(options, "SIGN_VALUES", False)
+        options.pop("SIGN_VALUES", None)
         given = {"SIGNING_KEY": options.pop("SIGNING_KEY", None)}
         if not sign_values:
             if given["SIGNING_KEY"] is not None:
