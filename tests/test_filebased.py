@@ -943,6 +943,38 @@ class TestPlantedFiles:
 class TestPrivateDirectory:
     """LOCATION, its metadata and its shards must be this user's only: others could plant files."""
 
+    def test_a_shard_removed_while_the_directory_is_checked_is_skipped(
+        self, directory: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        make(directory).set("k", 1)
+        shard = next(name for name in os.listdir(directory) if name != ".cachemere")
+        real_scandir, removed = os.scandir, []
+
+        class RemovingAsListed:
+            """os.scandir whose listed shard is removed (another process's clear()) before its stat."""
+
+            def __init__(self, path: Any) -> None:
+                self.entries = real_scandir(path)
+
+            def __enter__(self) -> Iterator[Any]:
+                for entry in self.entries:
+                    if entry.name == shard and not removed:
+                        removed.append(shard)
+                        for name in os.listdir(entry.path):
+                            os.unlink(os.path.join(entry.path, name))
+                        os.rmdir(entry.path)
+                    yield entry
+
+            def __exit__(self, *exc: object) -> None:
+                self.entries.close()
+
+        def scandir_then_remove(path: Any) -> Any:
+            return RemovingAsListed(path)
+
+        monkeypatch.setattr(filestore.os, "scandir", scandir_then_remove)
+        filestore.check_private(str(directory))  # the vanished shard is skipped, not an error
+        assert removed == [shard] and not (directory / shard).exists()
+
     def test_location_of_another_user_is_refused(self, directory: Path) -> None:
         directory.mkdir(mode=0o700)
         os.chown(directory, 65534, 65534)

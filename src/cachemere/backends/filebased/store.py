@@ -168,7 +168,11 @@ def check_private(directory: str) -> None:
     with os.scandir(directory) as entries:
         for entry in entries:
             if entry.name == META or entry.name in _SHARD_NAMES:
-                problem = _dir_problem(entry.stat(follow_symlinks=False), uid)
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # removed meanwhile by another process's clear()
+                    continue
+                problem = _dir_problem(info, uid)
                 if problem:
                     raise ImproperlyConfigured(
                         f"{entry.path!r} in the cache directory {problem}; remove it"
