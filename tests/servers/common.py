@@ -83,6 +83,47 @@ def stop_pidfile(pidfile: Path, timeout: float = 10.0) -> None:
         pass
 
 
+def exited(pid: int) -> bool:
+    """True once ``pid`` has exited: gone, or a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def pid_exists(pid: int) -> bool:
+    """True while ``pid`` names a process, a zombie included."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill_pid(pid: int, what: str, timeout: float = 10.0) -> None:
+    """SIGKILL a process we started (a crash, no clean-up) and wait until it has exited."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    wait_until(lambda: exited(pid), f"{what} (pid {pid}) to exit after SIGKILL", timeout)
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class Shared(Generic[T]):
     """Servers started on first use, shared by the whole test session, stopped once."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from servers.common import free_port, stop_pidfile, wait_until
+from servers.common import children_of, free_port, kill_pid, pid_exists, stop_pidfile, wait_until
 
 SUPERUSER = "postgres"
 
@@ -49,6 +49,7 @@ class PostgresServer:
         self.data = self.dir / "data"
         self.port = free_port()
         self._as_postgres = os.geteuid() == 0
+        self._killed: int | None = None
 
     def _run(self, *args: str) -> None:
         command = [*args]
@@ -90,6 +91,28 @@ class PostgresServer:
     def restart(self) -> None:
         """Stop the server and start it again on the same port: every client connection dies."""
         self._stop_postmaster()
+        self._start_postmaster()
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL the postmaster and every backend process it had forked.
+
+        Killing the postmaster alone would leave its backends holding the
+        shared memory, and a new postmaster would refuse to start.
+        ``resume()`` starts it again on the same port (after crash recovery).
+        """
+        pid = self._killed = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = children_of(pid)
+        kill_pid(pid, "postmaster")
+        for child in children:
+            kill_pid(child, "PostgreSQL backend")
+
+    def resume(self) -> None:
+        """Start the server again on the same port, after ``kill()``."""
+        if self._killed is not None:
+            # A new postmaster refuses to start while the PID in postmaster.pid
+            # exists, and a killed one exists (as a zombie) until it is reaped.
+            wait_until(lambda: not pid_exists(self._killed or 0), "the killed postmaster to be reaped")
+            self._killed = None
         self._start_postmaster()
 
     def _connect(self, dbname: str = "postgres"):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from servers.common import Shared, free_port, require_binary, run, stop_pidfile, wait_until
+from servers.common import Shared, free_port, kill_pid, require_binary, run, stop_pidfile, wait_until
 
 ACL_USER = "alice"
 ACL_PASSWORD = "s3cret"
@@ -103,6 +103,14 @@ class RedisServer:
             wait_until(lambda: _exited(pid), f"redis on {self.port} to stop", timeout=10)
         except RuntimeError:
             os.kill(pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL the PID recorded at start; ``start()`` brings it back on the same port."""
+        pid, self.pid = self.pid, None
+        if pid is not None:
+            kill_pid(pid, f"redis on {self.port}")
+        self.pidfile.unlink(missing_ok=True)
+        self._admin = None  # its connection died with the server
 
     def client(self, **kwargs: object):  # -> redis.Redis
         """A plain redis-py client on this server (as the admin user), for inspecting it."""
