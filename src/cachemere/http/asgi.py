@@ -9,7 +9,7 @@ in :mod:`.core`; this module only translates ASGI messages and calls the app.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any, Final
 
 from ..backends.base import adrive
@@ -30,10 +30,11 @@ _CONDITIONS: Final = frozenset({b"if-none-match", b"if-modified-since"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
-def request_of(scope: Scope) -> Request | None:
-    """The request as the app sees it, or None when its host is not in ``ALLOWED_HOSTS``.
+def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Request | None:
+    """The request as the app sees it, or None when its host is not in ``allowed_hosts``.
 
-    The host is the Host header (else the scope's ``server``), never a forwarding header.
+    ``allowed_hosts`` None means the ``ALLOWED_HOSTS`` setting.  The host is
+    the Host header (else the scope's ``server``), never a forwarding header.
     """
     raw_headers = scope.get("headers") or ()
     headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers)
@@ -45,7 +46,7 @@ def request_of(scope: Scope) -> Request | None:
         if server:
             name, port = server[0], server[1]
             host = name if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{name}:{port}"
-    if not core.host_allowed(host, core.allowed_hosts()):
+    if not core.host_allowed(host, core.allowed_hosts() if allowed_hosts is None else allowed_hosts):
         return None
     length = headers.get("Content-Length") or "0"
     has_body = (
@@ -77,14 +78,14 @@ class _Fetch:
 
     async def _lookup(self, scope: Scope, send: Send) -> Miss | bool | None:
         """A Miss or None (the app answers), or True when this layer already answered."""
-        request = request_of(scope)
+        config = self.config
+        request = request_of(scope, config.allowed_hosts)
         if request is None:
             await _send_page(send, 400, [("Content-Type", "text/plain")], _BAD_HOST)
             return True
-        config = self.config
         logic = core.fetch(
             request, config.key_prefix, config.cache_timeout, config.page_timeout,
-            cdn_cache_control=config.cdn_cache_control,
+            cdn_cache_control=config.cdn_cache_control, settings=config.settings,
         )  # fmt: skip
         decision = await adrive(config.get_cache(), logic)
         if isinstance(decision, Hit):
@@ -177,7 +178,7 @@ class _Update:
                 core.update(
                     miss.request, status, headers, body, config.key_prefix,
                     config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
-                    cdn_cache_control=config.cdn_cache_control,
+                    cdn_cache_control=config.cdn_cache_control, settings=config.settings,
                 ),
             )  # fmt: skip
             passing = True

@@ -16,12 +16,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Final, Generic, TypeVar
 
 from ..backends.base import BaseCache, Logic
-from . import policy
+from ..conf import DEFAULT_CACHE_ALIAS, DEFAULTS, LazySettings, Settings, SettingsSource, check_names
+from ..conf import settings as _global_settings
+from ..exceptions import ImproperlyConfigured, InvalidCacheBackendError
+from ..handler import CacheHandler
+from ..handler import caches as _global_caches
+from . import i18n, policy
 from .headers import get_max_age, patch_vary_headers
 from .keys import cache_header_key, get_cache_key_logic, learn_cache_key_logic, pin_locale
 from .messages import Headers, Request
@@ -31,10 +36,13 @@ __all__ = [
     "Hit",
     "Miss",
     "Page",
+    "SettingsArg",
     "client_answer",
     "fetch",
+    "handler_for",
     "host_allowed",
     "invalidate",
+    "page_settings",
     "pending",
     "refreshed_page",
     "resolve_cache",
@@ -99,26 +107,24 @@ pending: ContextVar[list[Miss] | None] = ContextVar("cachemere.http.pending", de
 # -- configuration shared by both adapters ----------------------------------------------------
 
 
-def resolve_cache(cache: BaseCache | str | None, alias: str | None) -> Callable[[], BaseCache]:
-    """A function giving the cache to use on each call: an instance as it is, else ``caches[alias]``.
+def resolve_cache(
+    cache: BaseCache | str | None, alias: str | None, handler: CacheHandler | None = None
+) -> Callable[[], BaseCache]:
+    """A function giving the cache to use on each call: an instance as it is, else ``handler[alias]``.
 
-    An alias is looked up per call because the handler keeps one backend per thread.
+    An alias is looked up per call because a handler keeps one backend per thread.
+    ``handler`` None means ``cachemere.caches`` (the global settings).
     """
     if isinstance(cache, BaseCache):
         instance = cache
         return lambda: instance
-    from ..handler import caches
-
+    caches = _global_caches if handler is None else handler
     if cache is not None and not isinstance(cache, str):
         raise TypeError(f"cache must be a cache instance or an alias, got {cache!r}")
     name = cache if cache is not None else alias
     if name is None:
-        from ..conf import settings
-
-        name = str(settings.CACHE_MIDDLEWARE_ALIAS)
+        name = str(_global_settings.CACHE_MIDDLEWARE_ALIAS)
     if name not in caches:
-        from ..exceptions import InvalidCacheBackendError
-
         raise InvalidCacheBackendError(f"The cache {name!r} doesn't exist (page cache alias).")
     return lambda: caches[name]
 
@@ -137,21 +143,77 @@ def _forget_cdn_setting() -> None:
 
 def _cdn_default() -> bool:
     if not _cdn_setting:
-        from ..conf import settings
-
         if not _cdn_listening:
-            settings.on_change(_forget_cdn_setting)
+            _global_settings.on_change(_forget_cdn_setting)
             _cdn_listening.append(True)
-        _cdn_setting.append(_cdn_flag(settings.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL))
+        _cdn_setting.append(_cdn_flag(_global_settings.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL))
     return _cdn_setting[0]
 
 
 def _cdn_flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        from ..exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(f"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL must be True or False, got {value!r}")
     return value
+
+
+#: Where a page-cache layer reads its settings: None for the global settings (read when used),
+#: or a mapping of setting names, or a settings object (:class:`cachemere.conf.Settings`), read once.
+SettingsArg = Mapping[str, Any] | SettingsSource | None
+
+
+def page_settings(settings: SettingsArg, where: str = "settings") -> SettingsSource:
+    """The settings a layer built with ``settings=`` reads, checked once; errors start with ``where``.
+
+    None (or ``cachemere.settings``) is the global settings.  A mapping holds
+    setting names as ``configure()`` takes them (unknown names are refused,
+    unset ones have their defaults, and no global setting is read).  Values
+    the page cache reads are checked here, each error naming its setting.
+    """
+    if settings is None or isinstance(settings, LazySettings):
+        return _global_settings
+    source: SettingsSource
+    if isinstance(settings, Mapping):
+        check_names(settings, f"{where}: ")
+        try:
+            source = Settings(settings, require_default=False)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+    elif isinstance(settings, (str, bytes)) or not hasattr(settings, "CACHES"):
+        raise TypeError(f"settings must be a mapping of setting names or a Settings, got {settings!r}")
+    else:
+        source = settings
+    _check_page_settings(source, where)
+    return source
+
+
+def _check_page_settings(source: SettingsSource, where: str) -> None:
+    def bad(name: str, expected: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"{where}: {name} must be {expected}, got {getattr(source, name)!r}")
+
+    for name in ("CACHE_MIDDLEWARE_SECONDS", "CACHE_MIDDLEWARE_MAX_BODY_SIZE"):
+        value = getattr(source, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise bad(name, "a number >= 0")
+    for name in ("CACHE_MIDDLEWARE_KEY_PREFIX", "CACHE_MIDDLEWARE_ALIAS", "LANGUAGE_CODE", "TIME_ZONE"):
+        if not isinstance(getattr(source, name), str):
+            raise bad(name, "a str")
+    for name in ("USE_I18N", "USE_TZ", "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL"):
+        if not isinstance(getattr(source, name), bool):
+            raise bad(name, "True or False")
+    hosts = source.ALLOWED_HOSTS
+    if not isinstance(hosts, (list, tuple)) or not all(isinstance(host, str) for host in hosts):
+        raise bad("ALLOWED_HOSTS", 'a list of host names (["example.com"])')
+    try:
+        i18n.check_language(source.LANGUAGE_CODE)
+        i18n.check_timezone(source.TIME_ZONE)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{where}: {exc}") from None
+
+
+def handler_for(settings: SettingsSource) -> CacheHandler:
+    """A :class:`~cachemere.CacheHandler` of ``settings``' ``CACHES``; its backends read ``settings``."""
+    values = {name: getattr(settings, name) for name in DEFAULTS if name != "CACHES"}
+    return CacheHandler(settings.CACHES, **values)
 
 
 class Config:
@@ -161,13 +223,21 @@ class Config:
     settings; given as None they mean ``""`` and ``"default"`` (Django's
     CacheMiddleware, hence cache_page).  ``cache`` (an instance or an alias)
     beats ``cache_alias``.  ``cdn_cache_control`` not given means the
-    ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting (default True): obey a
+    ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting (default False): obey a
     response's valid ``CDN-Cache-Control`` over its Cache-Control (RFC 9213).
+
+    ``settings`` (see :func:`page_settings`) is where every setting is read:
+    by default the global settings, of which ``ALLOWED_HOSTS``, ``USE_I18N``,
+    ``USE_TZ``, ``LANGUAGE_CODE`` and ``TIME_ZONE`` are read per request; an
+    explicit mapping or Settings is read here, once.  ``caches`` (a
+    :class:`~cachemere.CacheHandler`) is where aliases are found: by default
+    ``cachemere.caches`` under the global settings, else a handler of the
+    given settings' own ``CACHES``.
     """
 
     __slots__ = (
-        "cache_timeout", "cdn_cache_control", "get_cache", "key_prefix", "max_body_size", "page_timeout",
-        "store_set_cookie",
+        "allowed_hosts", "cache_timeout", "cdn_cache_control", "get_cache", "key_prefix", "max_body_size",
+        "page_timeout", "settings", "store_set_cookie",
     )  # fmt: skip
 
     def __init__(
@@ -180,27 +250,38 @@ class Config:
         max_body_size: int | None = None,
         store_set_cookie: bool = False,
         cdn_cache_control: bool | None = None,
+        *,
+        settings: SettingsArg = None,
+        caches: CacheHandler | None = None,
     ) -> None:
-        from ..conf import DEFAULT_CACHE_ALIAS, settings
-
+        source = page_settings(settings)
+        own = not isinstance(source, LazySettings)
+        #: The settings keys are made with; None: the global settings, read per request.
+        self.settings: SettingsSource | None = source if own else None
+        #: ``ALLOWED_HOSTS`` resolved once; None: the global setting, read per request.
+        self.allowed_hosts: tuple[str, ...] | None = tuple(source.ALLOWED_HOSTS) if own else None
+        if caches is not None and not isinstance(caches, CacheHandler):
+            raise TypeError(f"caches must be a CacheHandler, got {caches!r}")
+        if caches is None and own:
+            caches = handler_for(source)
         self.cache_timeout: float = (
-            settings.CACHE_MIDDLEWARE_SECONDS if cache_timeout is None else cache_timeout
+            source.CACHE_MIDDLEWARE_SECONDS if cache_timeout is None else cache_timeout
         )
         self.page_timeout = page_timeout
         if key_prefix is _UNSET:
-            key_prefix = settings.CACHE_MIDDLEWARE_KEY_PREFIX
+            key_prefix = source.CACHE_MIDDLEWARE_KEY_PREFIX
         self.key_prefix: str = key_prefix or ""
         if cache_alias is _UNSET:
-            cache_alias = settings.CACHE_MIDDLEWARE_ALIAS
-        self.get_cache = resolve_cache(cache, cache_alias or DEFAULT_CACHE_ALIAS)
+            cache_alias = source.CACHE_MIDDLEWARE_ALIAS
+        self.get_cache = resolve_cache(cache, cache_alias or DEFAULT_CACHE_ALIAS, caches)
         self.max_body_size: int = (
-            settings.CACHE_MIDDLEWARE_MAX_BODY_SIZE if max_body_size is None else max_body_size
+            source.CACHE_MIDDLEWARE_MAX_BODY_SIZE if max_body_size is None else max_body_size
         )
         if not isinstance(store_set_cookie, bool):
             raise TypeError(f"store_set_cookie must be True or False, got {store_set_cookie!r}")
         self.store_set_cookie = store_set_cookie
         if cdn_cache_control is None:
-            cdn_cache_control = _cdn_flag(settings.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL)
+            cdn_cache_control = _cdn_flag(source.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL)
         elif not isinstance(cdn_cache_control, bool):
             raise TypeError(f"cdn_cache_control must be True or False, got {cdn_cache_control!r}")
         self.cdn_cache_control: bool = cdn_cache_control
@@ -217,7 +298,8 @@ class StoringLayer(Generic[AppT]):
     ``CACHE_MIDDLEWARE_ALIAS``; ``cache`` (an instance or alias) beats the alias.
     ``store_set_cookie=True`` stores responses that carry ``Set-Cookie``, which are
     refused by default: dangerous, as every client of the page then gets that
-    cookie (a session cookie becomes everyone's session).
+    cookie (a session cookie becomes everyone's session).  ``settings`` and
+    ``caches``: where settings and aliases come from (:class:`Config`).
     """
 
     def __init__(
@@ -230,15 +312,22 @@ class StoringLayer(Generic[AppT]):
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
         store_set_cookie: bool = False,
+        *,
+        settings: SettingsArg = None,
+        caches: CacheHandler | None = None,
     ) -> None:
         self.app = app
         self.config = Config(
-            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie
-        )
+            cache_timeout, page_timeout, key_prefix, cache_alias, cache, max_body_size, store_set_cookie,
+            settings=settings, caches=caches,
+        )  # fmt: skip
 
 
 class FetchingLayer(Generic[AppT]):
-    """The constructor of FetchFromCacheMiddleware, for either protocol."""
+    """The constructor of FetchFromCacheMiddleware, for either protocol (arguments as :class:`StoringLayer`).
+
+    An Update/Fetch pair must be given the same ``settings`` and ``caches``.
+    """
 
     def __init__(
         self,
@@ -247,16 +336,19 @@ class FetchingLayer(Generic[AppT]):
         cache_alias: Any = _UNSET,
         cache: BaseCache | str | None = None,
         cache_timeout: float | None = None,
+        *,
+        settings: SettingsArg = None,
+        caches: CacheHandler | None = None,
     ) -> None:
         self.app = app
-        self.config = Config(cache_timeout, None, key_prefix, cache_alias, cache)
+        self.config = Config(
+            cache_timeout, None, key_prefix, cache_alias, cache, settings=settings, caches=caches
+        )
 
 
 def allowed_hosts() -> Sequence[str]:
-    """``ALLOWED_HOSTS`` as in force now."""
-    from ..conf import settings
-
-    return settings.ALLOWED_HOSTS  # type: ignore[no-any-return]
+    """The global ``ALLOWED_HOSTS`` as in force now."""
+    return _global_settings.ALLOWED_HOSTS  # type: ignore[no-any-return]
 
 
 # RFC 3986 reg-name / IPv4 / bracketed IPv6, then an optional port (as Django's host check).
@@ -368,6 +460,7 @@ def fetch(
     page_timeout: float | None = None,
     *,
     cdn_cache_control: bool | None = None,
+    settings: SettingsSource | None = None,
 ) -> Logic[Hit | Miss | None]:
     """Look ``request`` up: a :class:`Hit` to send, a :class:`Miss` to answer, or None.
 
@@ -376,6 +469,7 @@ def fetch(
     freshness assumed for a page whose headers state none; ``page_timeout``
     (cache_page's) replaces the page's own lifetime, as in Django.
     ``cdn_cache_control`` is :attr:`Config.cdn_cache_control`; None means the setting.
+    ``settings`` (:attr:`Config.settings`) keys the page; None means the global settings.
     """
     if request.method not in policy.CACHEABLE_METHODS or not policy.may_serve_from_cache(request):
         if request.method in policy.CACHEABLE_METHODS:
@@ -383,15 +477,15 @@ def fetch(
         return Miss(request, store=False) if policy.invalidates(request.method, 200) else None
     # An outer update layer keys the page after a locale middleware inside it has
     # left its override: fix the language and time zone now, as this lookup sees them.
-    pin_locale(request)
+    pin_locale(request, settings=settings)
     try:
-        key = yield from get_cache_key_logic(request, key_prefix, "GET")
+        key = yield from get_cache_key_logic(request, key_prefix, "GET", settings=settings)
         if key is None:
             return _miss(request)
         page = yield ("get", (key, None))
         if page is None and request.method == "HEAD":
             # A HEAD may be answered from a GET entry; a GET never from a HEAD entry.
-            key = yield from get_cache_key_logic(request, key_prefix, "HEAD")
+            key = yield from get_cache_key_logic(request, key_prefix, "HEAD", settings=settings)
             page = None if key is None else (yield ("get", (key, None)))
     except Exception:
         logger.warning("page cache lookup failed for %s; serving uncached", request.path, exc_info=True)
@@ -462,6 +556,7 @@ def update(
     store_set_cookie: bool = False,
     *,
     cdn_cache_control: bool | None = None,
+    settings: SettingsSource | None = None,
 ) -> Logic[bool]:
     """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.
 
@@ -478,11 +573,11 @@ def update(
     ``cdn_cache_control`` (:attr:`Config.cdn_cache_control`; None means the setting):
     a valid ``CDN-Cache-Control`` decides storing and lifetime instead of
     Cache-Control; the headers added downstream still follow Cache-Control, and
-    both fields are passed on unchanged.
+    both fields are passed on unchanged.  ``settings`` as for :func:`fetch`.
     """
     if request.method not in policy.CACHEABLE_METHODS:
         if policy.invalidates(request.method, status):
-            yield from invalidate(request, key_prefix)
+            yield from invalidate(request, key_prefix, settings=settings)
         return False
     cdn = _cdn_default() if cdn_cache_control is None else cdn_cache_control
     reason = policy.store_refusal(status, headers, request, allow_set_cookie=store_set_cookie, cdn=cdn)
@@ -503,8 +598,8 @@ def update(
     stored_body = b"" if request.method == "HEAD" else body
     page: Page = (status, policy.storable_headers(headers), stored_body, time.time())
     try:
-        key = yield from learn_cache_key_logic(request, headers, timeout, key_prefix)
-        if not (yield from _remember_variant(request, key_prefix, key, timeout)):
+        key = yield from learn_cache_key_logic(request, headers, timeout, key_prefix, settings=settings)
+        if not (yield from _remember_variant(request, key_prefix, key, timeout, settings)):
             logger.debug("page %s not stored: %d variants already", request.path, MAX_VARIANTS)
             return False
         yield ("set", (key, page, timeout))
@@ -514,7 +609,9 @@ def update(
     return True
 
 
-def _remember_variant(request: Request, key_prefix: str, key: str, timeout: float) -> Logic[bool]:
+def _remember_variant(
+    request: Request, key_prefix: str, key: str, timeout: float, settings: SettingsSource | None
+) -> Logic[bool]:
     """Add ``key`` to its URL's variant index; False (store nothing) when the index is full.
 
     The header list is per URL but pages are per variant; invalidation needs every variant's
@@ -523,7 +620,7 @@ def _remember_variant(request: Request, key_prefix: str, key: str, timeout: floa
     outlive the next invalidation.  The index is written before the page, so a page is never
     stored unlisted.
     """
-    index_key = cache_header_key(request, key_prefix) + _VARIANTS_SUFFIX
+    index_key = cache_header_key(request, key_prefix, settings=settings) + _VARIANTS_SUFFIX
     now = time.time()
     known = yield ("get", (index_key, None))
     previous = known if isinstance(known, list) else []
@@ -535,9 +632,9 @@ def _remember_variant(request: Request, key_prefix: str, key: str, timeout: floa
     return True
 
 
-def invalidate(request: Request, key_prefix: str) -> Logic[None]:
+def invalidate(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> Logic[None]:
     """Forget every stored variant (GET and HEAD) of ``request``'s URL (RFC 9111 §4.4)."""
-    header_key = cache_header_key(request, key_prefix)
+    header_key = cache_header_key(request, key_prefix, settings=settings)
     index_key = header_key + _VARIANTS_SUFFIX
     try:
         known = yield ("get", (index_key, None))

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ..backends.base import BaseCache
+from ..handler import CacheHandler
 from . import asgi, wsgi
+from .core import SettingsArg
 from .headers import add_never_cache_headers, patch_cache_control, patch_vary_headers
 from .messages import Headers
 
@@ -38,19 +40,29 @@ def _wrapped(wrapper: Any, app: Any) -> Any:
     return wrapper
 
 
-def cache_page(timeout: float, *, cache: BaseCache | str | None = None, key_prefix: str | None = None) -> Any:
+def cache_page(
+    timeout: float,
+    *,
+    cache: BaseCache | str | None = None,
+    key_prefix: str | None = None,
+    settings: SettingsArg = None,
+    caches: CacheHandler | None = None,
+) -> Any:
     """Cache the app's pages for ``timeout`` seconds (which beats the response's own max-age).
 
     As Django: ``cache`` names an alias (default ``"default"``, not
     ``CACHE_MIDDLEWARE_ALIAS``) or is an instance; ``key_prefix`` (default ``""``)
-    is combined with the cache's ``KEY_PREFIX``.
+    is combined with the cache's ``KEY_PREFIX``.  ``settings`` and ``caches``:
+    where settings and aliases come from, as for the middleware
+    (:class:`cachemere.http.core.Config`; default the global ones).
     """
 
     def decorate(app: App) -> App:
         module: Any = asgi if is_asgi(app) else wsgi
         middleware = module.CacheMiddleware(
-            app, page_timeout=timeout, key_prefix=key_prefix, cache_alias=None, cache=cache
-        )
+            app, page_timeout=timeout, key_prefix=key_prefix, cache_alias=None, cache=cache,
+            settings=settings, caches=caches,
+        )  # fmt: skip
         return _wrapped(middleware, app)  # type: ignore[no-any-return]
 
     return decorate

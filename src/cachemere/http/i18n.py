@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "activate",
     "activate_timezone",
+    "check_language",
+    "check_timezone",
     "deactivate",
     "deactivate_timezone",
     "get_current_timezone_name",
@@ -72,6 +74,16 @@ def _normalise_timezone(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"a time zone name must be a str, got {name!r}")
     return _checked_timezone(name)
+
+
+def check_language(language: object) -> None:
+    """Raise ValueError (TypeError) unless ``language`` is a language tag (a ``LANGUAGE_CODE`` check)."""
+    _normalise_language(language)
+
+
+def check_timezone(name: object) -> None:
+    """Raise ValueError (TypeError) unless ``name`` is a known IANA time zone (a ``TIME_ZONE`` check)."""
+    _normalise_timezone(name)
 
 
 # -- language ------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import http
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 from ..backends.base import drive
@@ -71,11 +71,12 @@ def _path(environ: Environ) -> str:
         return _SURROGATE.sub(lambda m: f"%{ord(m.group()) - 0xDC00:02X}", text)
 
 
-def request_of(environ: Environ) -> Request | None:
-    """The request as the app sees it, or None when its host is not in ``ALLOWED_HOSTS``.
+def request_of(environ: Environ, allowed_hosts: Sequence[str] | None = None) -> Request | None:
+    """The request as the app sees it, or None when its host is not in ``allowed_hosts``.
 
-    The host is the Host header (else SERVER_NAME and SERVER_PORT), never a
-    forwarding header: a proxy that rewrites hosts must do it in the environ.
+    ``allowed_hosts`` None means the ``ALLOWED_HOSTS`` setting.  The host is
+    the Host header (else SERVER_NAME and SERVER_PORT), never a forwarding
+    header: a proxy that rewrites hosts must do it in the environ.
     """
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST")
@@ -84,7 +85,7 @@ def request_of(environ: Environ) -> Request | None:
         port = str(environ.get("SERVER_PORT", ""))
         if port and port != ("443" if scheme == "https" else "80"):
             host = f"{host}:{port}"
-    if not core.host_allowed(host, core.allowed_hosts()):
+    if not core.host_allowed(host, core.allowed_hosts() if allowed_hosts is None else allowed_hosts):
         return None
     headers = Headers(
         (name, value) for key, value in environ.items() if (name := _header_name(key)) is not None
@@ -166,14 +167,14 @@ class _Fetch:
     app: WSGIApp
 
     def _lookup(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes] | Miss | None:
-        request = request_of(environ)
+        config = self.config
+        request = request_of(environ, config.allowed_hosts)
         if request is None:
             start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "26")])
             return [_BAD_HOST]
-        config = self.config
         logic = core.fetch(
             request, config.key_prefix, config.cache_timeout, config.page_timeout,
-            cdn_cache_control=config.cdn_cache_control,
+            cdn_cache_control=config.cdn_cache_control, settings=config.settings,
         )  # fmt: skip
         decision = drive(config.get_cache(), logic)
         if isinstance(decision, Hit):
@@ -274,7 +275,7 @@ class _Update:
             core.update(
                 miss.request, status, headers, body, config.key_prefix,
                 config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
-                cdn_cache_control=config.cdn_cache_control,
+                cdn_cache_control=config.cdn_cache_control, settings=config.settings,
             ),
         )  # fmt: skip
         answer_status, answer_headers, answer_body = core.client_answer(miss, status, headers, body)
