@@ -1,4 +1,4 @@
-"""A cached hit through real framework stacks, in-process: cachemere against the peers people would pick instead.
+"""A cached hit through real framework stacks, in-process: cachemere against the peers people would pick.
 
 For each framework, one endpoint serving the same 1 KB page (Flask and
 Starlette: HTML; FastAPI: a JSON object of about 1 KB), timed as:
@@ -149,7 +149,9 @@ def _cachemere_settings() -> None:
     import cachemere
 
     cachemere.configure(
-        CACHES={"default": {"BACKEND": "cachemere.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10_000}}},
+        CACHES={
+            "default": {"BACKEND": "cachemere.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 10000}}
+        },
         CACHE_MIDDLEWARE_SECONDS=600,
     )
 
