@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from starlette.background import BackgroundTask
     from starlette.templating import Jinja2Templates
 
+    from ..handler import CacheHandler
+
 __all__ = [
     "CacheMiddleware",
     "FetchFromCacheMiddleware",
@@ -525,12 +527,19 @@ def vary_on_cookie(endpoint: Endpoint) -> Endpoint:
 # -- Jinja2Templates ---------------------------------------------------------------------------
 
 
-def use_cache_tag(templates: Jinja2Templates) -> Jinja2Templates:
-    """Add the ``{% cache %}`` tag (``cachemere.templates.jinja.CacheExtension``) to ``templates.env``."""
+def use_cache_tag(templates: Jinja2Templates, *, caches: CacheHandler | None = None) -> Jinja2Templates:
+    """Add the ``{% cache %}`` tag (``cachemere.templates.jinja.CacheExtension``) to ``templates.env``.
+
+    ``caches`` (a :class:`~cachemere.CacheHandler`) is where the tag finds its caches; by
+    default ``cachemere.caches``, the global settings' caches.
+    """
     from ..templates.jinja import CacheExtension
 
-    if CacheExtension not in [type(ext) for ext in templates.env.extensions.values()]:
-        templates.env.add_extension(CacheExtension)
+    env = templates.env
+    if not any(isinstance(ext, CacheExtension) for ext in env.extensions.values()):
+        env.add_extension(CacheExtension)
+    if caches is not None:
+        env.fragment_caches = caches  # type: ignore[attr-defined]
     return templates
 
 
