@@ -42,11 +42,19 @@ __all__ = [
 ]  # fmt: skip
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the redirect itself is the answer to look at
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any, bytes]:
-    """``(status, headers, body)`` of one request, with no cache of any kind in between."""
+    """``(status, headers, body)`` of one request: no cache in between, redirects not followed."""
     request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _opener.open(request, timeout=30) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:  # 3xx/4xx/5xx: still an answer to look at
         with error:
