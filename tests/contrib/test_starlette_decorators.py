@@ -14,7 +14,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from cachemere.contrib.starlette import cache_control, cache_page, never_cache, vary_on_cookie, vary_on_headers
+from cachemere.contrib.starlette import (
+    cache_control,
+    cache_page,
+    never_cache,
+    vary_on_cookie,
+    vary_on_headers,
+)
 from helpers.starlette_apps import Renders, local_caches, starlette_app
 
 
@@ -43,7 +49,9 @@ def test_async_sync_and_class_endpoints_are_served_from_the_cache(
     assert client.get(f"{path}?other=1").text == f"{name} 2"  # another URL, another page
 
 
-def test_each_query_is_its_own_page_and_head_is_answered_from_get(client: TestClient, renders: Renders) -> None:
+def test_each_query_is_its_own_page_and_head_is_answered_from_get(
+    client: TestClient, renders: Renders
+) -> None:
     assert client.get("/page?q=a").text == "page 1 a"
     assert client.get("/page?q=b").text == "page 2 b"
     assert client.get("/page?q=a").text == "page 1 a"
@@ -68,7 +76,8 @@ def test_background_tasks_run_when_the_endpoint_runs_only() -> None:
 
     @cache_page(60, cache=local_caches()["default"])
     async def endpoint(request: Request) -> Response:
-        return PlainTextResponse(f"page {renders.bump('page')}", background=BackgroundTask(renders.bump, "task"))
+        task = BackgroundTask(renders.bump, "task")
+        return PlainTextResponse(f"page {renders.bump('page')}", background=task)
 
     with TestClient(Starlette(routes=[Route("/", endpoint)])) as client:
         assert client.get("/").text == client.get("/").text == "page 1"
@@ -162,9 +171,9 @@ def test_what_cannot_be_decorated_says_so() -> None:
     async def not_a_response(request: Request) -> Any:
         return {"a": 1}
 
-    with TestClient(Starlette(routes=[Route("/", not_a_response)])) as client:
-        with pytest.raises(TypeError, match="returned dict, not a Response"):
-            client.get("/")
+    client = TestClient(Starlette(routes=[Route("/", not_a_response)]))
+    with client, pytest.raises(TypeError, match="returned dict, not a Response"):
+        client.get("/")
     with pytest.raises(TypeError, match="the framework calls it"):
         import asyncio
 

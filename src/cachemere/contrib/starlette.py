@@ -201,7 +201,7 @@ class _Function:
                 f"{self.function.__qualname__} is cached: the framework calls it, with keyword arguments "
                 "(FastAPI) or with the request alone (Starlette)"
             )
-        request = kwargs.pop(_REQUEST_PARAM) if self.hidden_request else kwargs.get(self.request or "")
+        request = kwargs.pop(_REQUEST_PARAM, None) if self.hidden_request else kwargs.get(self.request or "")
         sub_response = kwargs.pop(_RESPONSE_PARAM, None) if self.hidden_response else None
         if sub_response is None and self.response is not None:
             sub_response = kwargs.get(self.response)
