@@ -19,9 +19,31 @@ from typing import Any
 from flask import Flask, Response, abort, render_template_string, session, stream_with_context
 from flask.views import MethodView
 
-from cachemere.contrib.flask import Cache, cache_control, cache_page, never_cache, vary_on_cookie, vary_on_headers
+from cachemere.backends.locmem import LocMemCache
+from cachemere.contrib.flask import (
+    Cache,
+    cache_control,
+    cache_page,
+    never_cache,
+    vary_on_cookie,
+    vary_on_headers,
+)
 
 FRAGMENT = "{% cache 60 sidebar %}sidebar {{ render('fragment') }}{% endcache %} page {{ render('around') }}"
+
+
+class CountingCloses(LocMemCache):
+    """A local-memory cache counting its close() calls per LOCATION (in ``CLOSES``)."""
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(location, params)
+        self.location = location
+
+    def close(self, **kwargs: Any) -> None:
+        CLOSES[self.location] += 1
+
+
+CLOSES: collections.Counter[str] = collections.Counter()
 
 
 def locmem() -> dict[str, Any]:
@@ -32,7 +54,7 @@ def locmem() -> dict[str, Any]:
 class Items(MethodView):
     """A class-based view cached with ``decorators``: GET is cached, POST invalidates the URL."""
 
-    decorators = [cache_page(60)]  # noqa: RUF012 - Flask's API
+    decorators = [cache_page(60)]
 
     def get(self, item: int) -> str:
         return f"item {item} render {render('items')}"
@@ -60,7 +82,9 @@ def render(name: str) -> int:
     return counts[name]
 
 
-def create_app(config: dict[str, Any] | None = None, *, name: str = "site", middleware: bool = False) -> Flask:
+def create_app(
+    config: dict[str, Any] | None = None, *, name: str = "site", middleware: bool = False
+) -> Flask:
     app = Flask(name)
     app.config.update(SECRET_KEY="test-secret-key", CACHES=locmem())
     app.config.update(config or {})
@@ -85,8 +109,8 @@ def create_app(config: dict[str, Any] | None = None, *, name: str = "site", midd
 
     @app.route("/tuple-status")
     @cache_page(60)
-    def with_status() -> tuple[str, int]:
-        return f"gone {render('tuple-status')}", 410
+    def with_status() -> tuple[str, int, dict[str, str]]:
+        return f"gone {render('tuple-status')}", 410, {"Cache-Control": "max-age=60"}
 
     @app.route("/tuple-headers")
     @cache_page(60)

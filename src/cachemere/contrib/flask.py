@@ -26,6 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised by tests/test_no_extr
     raise ImportError(f"cachemere.contrib.flask needs Flask: pip install 'cachemere[flask]' ({exc})") from exc
 
 from ..conf import DEFAULT_CACHE_ALIAS, DEFAULTS, SettingsSource
+from ..exceptions import ImproperlyConfigured
 from ..handler import CacheHandler, CacheProxy
 from ..http import core, wsgi
 from ..http import decorators as http_decorators
@@ -117,8 +118,15 @@ class Cache:
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(f"Flask app {app.name!r} already has a cachemere extension")
-        settings = core.page_settings(settings_of(app.config), f"app.config of Flask app {app.name!r}")
+        where = f"app.config of Flask app {app.name!r}"
+        settings = core.page_settings(settings_of(app.config), where)
         state = CacheState(settings, core.handler_for(settings))
+        for alias in state.caches:
+            # Made now, so an unknown BACKEND or a bad OPTIONS key fails at start-up, not mid-request.
+            try:
+                state.caches[alias]
+            except ImproperlyConfigured as exc:
+                raise type(exc)(f"{where}: {exc}") from exc
         app.extensions[EXTENSION_KEY] = state
         app.teardown_appcontext(state.close)
         environment = app.jinja_env
