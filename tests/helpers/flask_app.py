@@ -256,7 +256,9 @@ def server_app() -> Flask:
     @app.route("/hold/<name>")
     def hold(name: str) -> str:
         # Keeps this worker busy until the test releases it, so the next request goes to another.
-        Path(counter_dir, f"held-{name}").write_text(str(os.getpid()))
+        held = Path(counter_dir, f"held-{name}")
+        held.with_suffix(".tmp").write_text(str(os.getpid()))
+        held.with_suffix(".tmp").rename(held)  # whole, or not there at all
         release = Path(counter_dir, f"release-{name}")
         deadline = time.monotonic() + 30
         while not release.exists() and time.monotonic() < deadline:
