@@ -255,7 +255,9 @@ def _through(layer: wsgi.CacheMiddleware, args: tuple[Any, ...], kwargs: dict[st
     return response
 
 
-def cache_page(timeout: float, *, cache: BaseCache | str | None = None, key_prefix: str | None = None) -> Any:
+def cache_page(
+    timeout: float, *, cache: BaseCache | str | None = None, key_prefix: str | None = None
+) -> Callable[[View], View]:
     """Cache a Flask view's pages for ``timeout`` seconds (which beats the response's own max-age).
 
     As :func:`cachemere.http.cache_page` (Django's): ``cache`` is an alias of
