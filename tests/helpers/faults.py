@@ -9,18 +9,23 @@ on the same port.  :func:`tmpfs` mounts a small file system to fill up.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import os
+import random
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cachemere import CacheHandler
 from cachemere.conf import Settings
 from helpers.load import Fault, Target
 from servers.memcached import MemcachedServer
@@ -33,7 +38,9 @@ NAMES = ["locmem", "filebased", "sqlite", "postgres", "redis", "pymemcache", "py
 #: The backends with a server to kill.
 SERVERS = ["redis", "pymemcache", "pylibmc", "postgres"]
 #: pymemcache: retry a failed server after 50 ms, give up on it after one retry, try again 100 ms later.
-QUICK_RETRY = {"retry_attempts": 1, "retry_timeout": 0.05, "dead_timeout": 0.1, "connect_timeout": 1, "timeout": 1}
+QUICK_RETRY = {
+    "retry_attempts": 1, "retry_timeout": 0.05, "dead_timeout": 0.1, "connect_timeout": 1, "timeout": 1,
+}  # fmt: skip
 #: pylibmc: try a failed server again after a second.
 PYLIBMC_BEHAVIORS = {"retry_timeout": 1, "connect_timeout": 1000, "tcp_nodelay": True}
 #: Far above the keys the load uses, so that no entry is culled by the documented rules.
@@ -77,7 +84,7 @@ class Backends:
         if "pymemcache" in names or "pylibmc" in names:
             self.memcached = MemcachedServer(self.dir / "memcached").start()
         if "postgres" in names:
-            self.postgres = start_postgres()
+            self.postgres = start_postgres(durable=True)  # a commit survives a SIGKILL
         return self
 
     def stop(self) -> None:
@@ -106,7 +113,8 @@ class Backends:
             return Target(name, entry, shared=False)
         if name == "filebased":
             entry = {"BACKEND": "cachemere.backends.filebased.FileBasedCache",
-                     "LOCATION": str(self.dir / unique), "OPTIONS": {"MAX_ENTRIES": ROOMY, **options}}  # fmt: skip
+                     "LOCATION": str(self.dir / unique),
+                     "OPTIONS": {"MAX_ENTRIES": ROOMY, **options}}  # fmt: skip
             return Target(name, entry, {"SECRET_KEY": SECRET})
         if name in ("sqlite", "postgres"):
             url = f"sqlite:///{self.dir / unique}.sqlite3"
@@ -140,8 +148,10 @@ class Backends:
                 backend = "PyLibMCCache"
                 mc_options = {"behaviors": PYLIBMC_BEHAVIORS, **options}
             entry = {"BACKEND": f"cachemere.backends.memcached.{backend}",
-                     "LOCATION": self.memcached.location, "KEY_PREFIX": unique, "OPTIONS": mc_options}  # fmt: skip
-            return Target(name, entry, fault_errors=errors)
+                     "LOCATION": self.memcached.location,
+                     "KEY_PREFIX": unique, "OPTIONS": mc_options}  # fmt: skip
+            settle = 0.3 if name == "pymemcache" else PYLIBMC_BEHAVIORS["retry_timeout"] + 0.3
+            return Target(name, entry, fault_errors=errors, settle=settle)
         raise ValueError(f"unknown backend {name!r}")
 
     def crash(self, name: str, times: int = 2) -> Callable[[float], list[Fault]]:
@@ -202,5 +212,103 @@ def tmpfs(size: str = "1m") -> Iterator[Path]:
     try:
         yield mountpoint
     finally:
-        subprocess.run(["umount", str(mountpoint)], check=True, capture_output=True)
+        # A file cache keeps its metadata files open for the life of the process
+        # (they are per directory, shared by every instance): detach lazily, and
+        # the kernel frees the file system once they are closed.
+        subprocess.run(["umount", "--lazy", str(mountpoint)], check=True, capture_output=True)
         os.rmdir(mountpoint)
+
+
+def checked_value(key: str, rng: random.Random) -> dict[str, Any]:
+    """A value that carries its key and a checksum of itself, so a reader can tell it is whole and its own."""
+    size = rng.choice((10, 300, 5000, 70_000, 300_000))
+    payload = os.urandom(size) if rng.random() < 0.5 else bytes([rng.randrange(256)]) * size
+    return {"key": key, "payload": payload, "sha": hashlib.sha256(key.encode() + payload).hexdigest()}
+
+
+def check_value(key: str, value: Any) -> str | None:
+    """What is wrong with a value read under ``key`` (None: nothing; a miss is fine)."""
+    if value is None or isinstance(value, int):
+        return None
+    if not isinstance(value, dict) or value.get("key") != key:
+        return f"{key!r} holds a value of another key: {value!r:.100}"
+    if hashlib.sha256(key.encode() + value["payload"]).hexdigest() != value["sha"]:
+        return f"{key!r} holds a torn value"
+    return None
+
+
+def writer(handler: CacheHandler, alias: str, keys: list[str], seed: int) -> None:
+    """Write, add, increment, delete and read forever (until killed): culls happen as the cache fills."""
+    cache = handler[alias]
+    rng = random.Random(seed)
+    while True:
+        key = rng.choice(keys)
+        roll = rng.random()
+        if roll < 0.45:
+            cache.set(key, checked_value(key, rng), rng.choice((None, 300, 0.05)))
+        elif roll < 0.55:
+            cache.add(key, checked_value(key, rng), 300)
+        elif roll < 0.65:
+            cache.set_many({k: checked_value(k, rng) for k in rng.sample(keys, 3)}, 300)
+        elif roll < 0.75:
+            try:
+                cache.incr(f"counter-{seed % 3}")
+            except ValueError:
+                cache.add(f"counter-{seed % 3}", 1, None)
+        elif roll < 0.85:
+            cache.delete(key)
+        elif roll < 0.9:
+            cache.touch(key, 300)
+        else:
+            problem = check_value(key, cache.get(key))
+            assert problem is None, problem
+
+
+def fork_writer(handler: CacheHandler, alias: str, keys: list[str], seed: int) -> int:
+    """Fork a process running :func:`writer`; it never returns into the caller's code."""
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            writer(handler, alias, keys, seed)
+        except BaseException:
+            traceback.print_exc()
+            status = 3
+        finally:
+            os._exit(status)
+    return pid
+
+
+def kill_writers_repeatedly(handler: CacheHandler, alias: str, keys: list[str], seconds: float,
+                            processes: int = 4) -> int:  # fmt: skip
+    """Run writers for ``seconds``, SIGKILLing one at a random moment and forking a replacement; return kills.
+
+    A writer that stopped by itself (an exception: a torn value it read)
+    fails with its exit status.
+    """
+    rng = random.Random(seconds)
+    seeds = itertools.count()
+    pids = [fork_writer(handler, alias, keys, next(seeds)) for _ in range(processes)]
+    kills = 0
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.02, 0.15))
+            victim = pids.pop(rng.randrange(len(pids)))
+            _kill_child(victim)
+            kills += 1
+            pids.append(fork_writer(handler, alias, keys, next(seeds)))
+    finally:
+        for pid in pids:
+            _kill_child(pid)
+    return kills
+
+
+def _kill_child(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status):  # it stopped before the signal: its own failure
+        raise AssertionError(f"writer {pid} stopped by itself with status {os.WEXITSTATUS(status)}")

@@ -44,7 +44,9 @@ def _version_key(path: str) -> tuple[int, ...]:
 class PostgresServer:
     """One cluster: ``start()``, ``create_database()``, ``url()``, ``stop()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        #: Keep every committed transaction through a crash of the server (not of the machine).
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="cachemere-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -69,8 +71,11 @@ class PostgresServer:
     def _start_postmaster(self) -> None:
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c full_page_writes=off"
         )
+        if not self.durable:
+            # A commit returns before its WAL is written: a crash loses the last ones.
+            options += " -c synchronous_commit=off"
         self._run(
             pg_binary("pg_ctl"),
             "-D",
@@ -154,9 +159,9 @@ class PostgresServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
-    """Start a new cluster (the caller stops it)."""
-    server = PostgresServer()
+def start_postgres(durable: bool = False) -> PostgresServer:
+    """Start a new cluster (the caller stops it); ``durable``: committed data survives ``kill()``."""
+    server = PostgresServer(durable)
     try:
         return server.start()
     except BaseException:

@@ -105,7 +105,7 @@ class RedisServer:
             os.kill(pid, signal.SIGKILL)
 
     def kill(self) -> None:
-        """Crash the server: SIGKILL the PID recorded at start; ``start()`` brings it back on the same port."""
+        """Crash the server: SIGKILL the PID recorded at start; ``start()`` brings it back, same port."""
         pid, self.pid = self.pid, None
         if pid is not None:
             kill_pid(pid, f"redis on {self.port}")
