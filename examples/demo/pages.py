@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,7 @@ PAGES: Final = (
 )  # fmt: skip
 
 HTML: Final = "text/html; charset=utf-8"
+Work = Callable[[], None]
 
 
 def _now() -> str:
@@ -107,16 +108,16 @@ class Pages:
             browser_max_age=BROWSER_MAX_AGE,
         )
 
-    def _render(self, template: str, page: str, **context: Any) -> str:
-        """Render ``template``, counting one render of ``page`` and stamping when and where."""
+    def _render(self, template: str, page: str, work: Work | None = None, **context: Any) -> str:
+        """Render ``template``: count one render of ``page``, do ``work``, stamp when, where and how long."""
         started = time.perf_counter()
         number = self.book.renders(page)
-        work = context.pop("work", None)
         if work is not None:
             work()
         stamp = {
             "number": number,
             "at": _now(),
+            "epoch_ms": round(time.time() * 1000),
             "pid": os.getpid(),
             "ms": round((time.perf_counter() - started) * 1000),
         }
@@ -164,7 +165,17 @@ class Pages:
         return _respond(start_response, self._render("counter.html", "counter", visits=visits, first=first))
 
     def stats(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        return _respond(start_response, self._render("stats.html", "stats", stats=self.snapshot()))
+        stats = self.snapshot()
+        names = {"/": "index", **{page.path: page.name for page in PAGES}}
+        # Requests that reached the server beside renders of the view: the gap is the cache's work.
+        rows = [
+            {"path": path, "counts": counts, "renders": stats["renders"].get(names.get(path, ""))}
+            for path, counts in stats["requests"].items()
+            if counts["total"]
+        ]
+        fragment = stats["renders"]["fragment_block"]
+        body = self._render("stats.html", "stats", rows=rows, fragment_renders=fragment)
+        return _respond(start_response, body)
 
     def stats_json(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         body = json.dumps(self.snapshot(), indent=2, sort_keys=True) + "\n"
