@@ -209,19 +209,13 @@ class _Function:
             raise TypeError(f"{self.function.__qualname__} is cached: it needs the request, got {request!r}")
         return _Call(request, args, kwargs, sub_response, starlette=False)
 
-    async def run(self, call: _Call, scope: Scope | None = None) -> Any:
-        """The function's result; ``scope`` (when the page cache changed it) is what its request sees."""
-        args, kwargs = call.args, call.kwargs
-        if scope is not None and scope is not call.request.scope:
-            # A revalidation: the function sees the stored validators, not the client's conditions.
-            request = Request(scope, call.request.receive)
-            if call.starlette:
-                args = (request,)
-            elif not self.hidden_request:
-                kwargs = {**kwargs, self.request or "": request}
+    async def run(self, call: _Call) -> Any:
+        """The function's result (a sync function runs in Starlette's thread pool, as undecorated)."""
+        # cache_page keeps a page only as long as it is fresh, so the page cache does not ask the
+        # endpoint to revalidate one: the request the function was given is the one it answers.
         if self.is_async:
-            return await self.function(*args, **kwargs)
-        return await run_in_threadpool(self.function, *args, **kwargs)
+            return await self.function(*call.args, **call.kwargs)
+        return await run_in_threadpool(self.function, *call.args, **call.kwargs)
 
 
 class _Call:
@@ -423,7 +417,7 @@ def cache_page(
 
         async def produce(scope: Scope, receive: Receive, send: Send) -> None:
             call = _calls.get()
-            result = await function.run(call, scope)
+            result = await function.run(call)
             response = result if isinstance(result, Response) else await _serialized(function, call, result)
             if not _is_plain(response):
                 call.passed = response  # a stream is never stored: it goes out as it is
