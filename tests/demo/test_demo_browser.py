@@ -131,6 +131,20 @@ def test_a_conditional_revalidation_gets_a_304(driver: WebDriver, server: DemoSe
     assert server.renders("per_view") == first
 
 
+def test_a_fetch_that_must_revalidate_gets_a_304(driver: WebDriver, server: DemoServer) -> None:
+    visit(driver, server, "per_view")
+    before = server.requests("/per-view")
+    # fetch() with cache: "no-cache" sends the stored copy's ETag; the page sees the copy (200).
+    status = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(location.href, {cache: 'no-cache'}).then(r => r.text().then(() => done(r.status)));"
+    )
+    assert status == 200
+    after = server.requests("/per-view")
+    assert after["total"] == before["total"] + 1
+    assert after.get("304", 0) == before.get("304", 0) + 1
+
+
 def test_each_query_string_is_its_own_page(driver: WebDriver, server: DemoServer) -> None:
     visit(driver, server, "per_view")
     follow(driver, "ada", "per_view")

@@ -54,4 +54,3 @@ def test_the_counters_are_exact_across_workers(server: DemoServer) -> None:
     first = min(visits)
     assert sorted(visits) == list(range(first, first + 30))  # cache.incr is atomic across processes
     assert server.requests("/counter")["total"] == before + 30
-

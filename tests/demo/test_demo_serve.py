@@ -11,13 +11,24 @@ from helpers.demo_server import ROOT, SERVE_SCRIPT, fetch, stop_process
 from servers.common import free_port, wait_until
 
 URL = re.compile(r"cachemere demo: open (http://127\.0\.0\.1:(\d+)/)")
+# The demo command in a shell block: `python examples/demo/serve.py`, maybe after `pip install ... &&`.
+COMMAND = re.compile(r"^(?:[^#\n]*&& )?(python3? examples/demo/serve\.py)[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def documented_command(path: Path) -> list[str]:
+    """The demo command as ``path`` prints it, split into words."""
+    match = COMMAND.search(path.read_text())
+    assert match is not None, f"{path.name} shows no demo command"
+    return match.group(1).split()
 
 
 def start_serve(output: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the serve script as the README says (from the repository root); its URL once it printed it."""
+    """Start the documented command from the repository root, with ``args``; its URL once it printed it."""
+    _, script = documented_command(ROOT / "docs" / "demo.md")
+    assert ROOT / script == SERVE_SCRIPT
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(SERVE_SCRIPT.relative_to(ROOT)), *args],
+            [sys.executable, script, *args],  # the same `python` that runs the tests
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -54,6 +65,15 @@ def test_the_readme_command_serves_the_demo(tmp_path: Path) -> None:
     assert '"GET / HTTP/1.1" 200' in text  # each request is logged for the person watching
     assert "cachemere demo: stopped" in text
     assert not directory.exists()
+
+
+def test_the_readme_shows_the_command_tested_here() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = documented_command(ROOT / "docs" / "demo.md")
+    assert documented == ["python", "examples/demo/serve.py"]
+    if "examples/demo/serve.py" in readme:  # the README's quick start (its line is the lead's to write)
+        assert documented_command(ROOT / "README.md") == documented
+        assert "pip install -e '.[demo]'" in readme
 
 
 def test_port_zero_picks_a_free_port_and_a_named_directory_is_kept(tmp_path: Path) -> None:
