@@ -118,7 +118,8 @@ def test_settings_come_from_the_global_settings_unless_given(fresh_settings: Non
     assert given["page"] == 2  # the dummy cache stores nothing
 
 
-def test_a_template_response_is_cached_under_the_test_client_too() -> None:
+@pytest.mark.parametrize("split", [False, True], ids=["CacheMiddleware", "Update+Fetch"])
+def test_a_template_response_is_cached_under_the_test_client_too(split: bool) -> None:
     """TestClient's debug message (the template and context) goes around the cache, which still stores."""
     renders = Renders()
     caches = local_caches()
@@ -128,13 +129,17 @@ def test_a_template_response_is_cached_under_the_test_client_too() -> None:
     async def page(request: Request) -> Response:
         return templates.TemplateResponse(request, "t.html", {"renders": renders})
 
-    app = Starlette(
-        routes=[Route("/", page)], middleware=[Middleware(CacheMiddleware, cache=caches["default"])]
+    cache = caches["default"]
+    stack = (
+        [Middleware(UpdateCacheMiddleware, cache=cache), Middleware(FetchFromCacheMiddleware, cache=cache)]
+        if split
+        else [Middleware(CacheMiddleware, cache=cache)]
     )
-    with TestClient(app) as client:
+    with TestClient(Starlette(routes=[Route("/", page)], middleware=stack)) as client:
         first = client.get("/")
         assert first.template.name == "t.html"  # type: ignore[attr-defined]
-        assert client.get("/").text == first.text == "<p>1</p>"
+        second = client.get("/")
+        assert second.text == first.text == "<p>1</p>" and second.headers["age"] == "0"
     assert renders["t"] == 1
 
 
