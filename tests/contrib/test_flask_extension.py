@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,12 @@ from helpers.flask_app import CLOSES, FRAGMENT, create_app, locmem
 
 def renders(app: Flask, name: str) -> int:
     return int(app.extensions["renders"][name])
+
+
+@pytest.fixture(autouse=True)
+def no_active_language() -> Iterator[None]:
+    yield
+    i18n.deactivate()  # what a before_request hook activated stays in this thread's context
 
 
 def localised(app: Flask) -> Flask:
