@@ -32,17 +32,39 @@ __all__ = ["DIRECTORY_VARIABLE", "Demo", "create_app"]
 #: The environment variable naming the directory of ``app``'s caches.
 DIRECTORY_VARIABLE: Final = "CACHEMERE_DEMO_DIR"
 _FILES: Final = "cachemere.backends.filebased.FileBasedCache"
+_READ: Final = frozenset({"GET", "HEAD"})
+_NOT_ALLOWED: Final = b"Method not allowed\n"
 
 
 class Router:
-    """The smallest WSGI router: one app per exact path, else ``fallback``."""
+    """The smallest WSGI router: one app per exact path, else ``fallback``.
 
-    def __init__(self, routes: Mapping[str, WSGIApplication], fallback: WSGIApplication) -> None:
+    Pages answer GET and HEAD; ``methods`` gives a path other methods (a 405 with ``Allow``
+    for any other), so a stray POST neither runs a view nor invalidates its cached page.
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[str, WSGIApplication],
+        fallback: WSGIApplication,
+        methods: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
         self.routes = dict(routes)
         self.fallback = fallback
+        self.methods = {path: frozenset(names) for path, names in (methods or {}).items()}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        app = self.routes.get(environ.get("PATH_INFO") or "/", self.fallback)
+        path = environ.get("PATH_INFO") or "/"
+        app = self.routes.get(path)
+        if app is None:
+            return self.fallback(environ, start_response)
+        allowed = self.methods.get(path, _READ)
+        if environ.get("REQUEST_METHOD", "GET") not in allowed:
+            start_response("405 Method Not Allowed", [
+                ("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(_NOT_ALLOWED))),
+                ("Allow", ", ".join(sorted(allowed))),
+            ])  # fmt: skip
+            return [_NOT_ALLOWED]
         return app(environ, start_response)
 
 
@@ -78,7 +100,8 @@ class Demo:
             "/clear": never_cache(pages.clear),
         }
         self.routes = routes
-        self.wsgi = RequestLog(Router(routes, pages.not_found), self.book, routes)
+        router = Router(routes, pages.not_found, methods={"/clear": ["POST"]})
+        self.wsgi = RequestLog(router, self.book, routes)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self.wsgi(environ, start_response)

@@ -149,6 +149,16 @@ def test_clear_empties_the_page_cache_but_not_the_evidence(client: httpx.Client)
     assert refused.headers["Allow"] == "POST"
 
 
+def test_pages_answer_only_get_and_head(client: httpx.Client) -> None:
+    client.get("/slow")
+    for method in ("POST", "PUT", "DELETE"):
+        refused = client.request(method, "/slow")
+        assert refused.status_code == 405
+        assert refused.headers["Allow"] == "GET, HEAD"
+    assert number(client.get("/slow").text, "render-number") == 1  # not run, and not invalidated
+    assert requests_for(client, "/slow") == {"total": 5, "200": 2, "405": 3}
+
+
 def test_stats_counts_every_request_by_path_and_status(client: httpx.Client) -> None:
     client.get("/slow")
     client.get("/slow")
