@@ -228,3 +228,40 @@ def test_a_view_on_an_app_without_the_extension_names_the_app() -> None:
 def test_decorated_views_keep_their_names(app: Flask) -> None:
     rules: dict[str, Any] = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
     assert rules["/str"] == "text" and app.view_functions["text"].__name__ == "text"
+
+
+def test_a_stale_page_is_revalidated_with_the_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from flask import Response, request
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    app = Flask("revalidated")
+    app.config["CACHES"] = locmem()
+    Cache(app)
+    seen: list[str | None] = []
+    after: list[str | None] = []
+
+    @app.route("/")
+    @cache_page(10)
+    def page() -> Response:
+        seen.append(request.headers.get("If-None-Match"))
+        # Already 5 s old when it leaves (as from an upstream): stale here after 5 s more, while
+        # the backend keeps it cache_page's 10 s, so the cache asks the view to revalidate it.
+        response = Response(f"version {len(seen)}", headers={"Age": "5"})
+        response.set_etag("v1")
+        return response.make_conditional(request)  # a 304 when asked with the ETag
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        after.append(request.headers.get("If-None-Match"))
+        return response
+
+    client = app.test_client()
+    assert client.get("/").data == b"version 1"
+    now[0] += 6
+    refreshed = client.get("/", headers={"If-None-Match": '"other"'})
+    assert refreshed.status_code == 200 and refreshed.data == b"version 1"  # the stored body, refreshed
+    assert seen == [None, '"v1"']  # the view was asked with the stored ETag, not the client's
+    assert after == [None, '"other"']  # and the request has the client's conditions again after it

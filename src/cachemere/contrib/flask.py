@@ -208,7 +208,10 @@ def _view_app(view: Callable[..., Any]) -> wsgi.WSGIApp:
 
     def app(environ: Environ, start_response: Any) -> Iterable[bytes]:
         args, kwargs = _view_arguments.get()
-        response = _response_of(view, args, kwargs)
+        if environ is request.environ:
+            response = _response_of(view, args, kwargs)
+        else:
+            response = _revalidating(environ, view, args, kwargs)
         # Flask adds "Vary: Cookie" to a response whose view read the session, but only after the
         # view (when it saves the session): too late for the key.  Add it before the page is stored.
         if _session_accessed():
@@ -218,6 +221,39 @@ def _view_app(view: Callable[..., Any]) -> wsgi.WSGIApp:
         return response(environ, start_response)
 
     return app
+
+
+# What the page cache changes in the environ it passes on to revalidate a stale page.
+_CONDITIONS: Final = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+# Werkzeug's parsed forms of those headers, cached on the request object.
+_PARSED_CONDITIONS: Final = ("if_none_match", "if_modified_since")
+
+
+def _revalidating(
+    inner: Environ, view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Response:
+    """Call ``view`` with the conditions of ``inner`` (the stored page's validators) in Flask's request.
+
+    The page cache revalidates a stale page by passing on a copy of the environ
+    whose conditions are its validators; a view reads ``flask.request``, so
+    they are put there for the call and the client's put back after it.
+    """
+    environ, parsed = request.environ, request.__dict__
+    saved: dict[str, Any] = {key: environ[key] for key in _CONDITIONS if key in environ}
+    for key in _CONDITIONS:
+        environ.pop(key, None)
+        if key in inner:
+            environ[key] = inner[key]
+    for name in _PARSED_CONDITIONS:
+        parsed.pop(name, None)
+    try:
+        return _response_of(view, args, kwargs)
+    finally:
+        for key in _CONDITIONS:
+            environ.pop(key, None)
+        environ.update(saved)
+        for name in _PARSED_CONDITIONS:
+            parsed.pop(name, None)
 
 
 def _joined(first: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
