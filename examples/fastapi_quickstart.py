@@ -26,21 +26,21 @@ def page_size(size: int = 10) -> int:
 
 @app.get("/items/{item_id}")
 @cache_page(60)  # each URL (path and query) is rendered once a minute at most
-async def read_item(item_id: int, q: str | None = None, size: int = Depends(page_size)) -> dict:
+async def read_item(item_id: int, q: str | None = None, size: int = Depends(page_size)) -> dict[str, object]:
     renders["items"] += 1
     return {"item_id": item_id, "q": q, "size": size, "renders": renders["items"]}
 
 
 @app.get("/menu")
 @cache_control(max_age=300, public=True)  # browsers and CDNs keep it; cachemere does not
-def menu() -> dict:
+def menu() -> dict[str, object]:
     renders["menu"] += 1
     return {"dishes": ["soup", "bread"], "renders": renders["menu"]}
 
 
 @app.get("/renders")
 @never_cache  # always fresh, everywhere
-def render_count() -> dict:
+def render_count() -> dict[str, int]:
     return renders
 
 
