@@ -18,6 +18,8 @@ path                what it answers                                   the page c
 /setcookie/<n>      the cookie's user and a ``Set-Cookie`` for them    never store it
 /auth/<n>           the Authorization's user, ``max-age=60``          key it by Authorization
 /public-auth/<n>    the same for all authorized users, ``public``     store it, share it
+/strict/<n>         as /shared, but any method other than GET, HEAD  never store an answer to
+                    and POST (``get`` too) is a 404 with max-age      another method under GET
 /health             ``ok``, ``no-store``                              pass it through
 ==================  ================================================  ==========================
 
@@ -29,15 +31,18 @@ by ``Authorization: Bearer <user>.<secret>``; anything unreadable is the user
 
 Run by a server, the module builds its site from the environment:
 ``PAGE_CACHE_BACKEND`` (``redis``, ``file`` or ``none``) and
-``PAGE_CACHE_LOCATION`` (the redis URL or the directory); ``wsgi_app`` and
+``PAGE_CACHE_LOCATION`` (the redis URL or the directory), and ``PAGE_RENDER_MS``
+(how long each request the app answers waits, default 0); ``wsgi_app`` and
 ``asgi_app`` are the two entry points (``helpers.page_apps:wsgi_app``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 
@@ -59,7 +64,7 @@ ANYONE: Final = "anyone"
 #: Page kinds whose body is the requesting user's.
 PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth"})
 #: Every page kind, as in the table above.
-KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth")
+KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict")
 _CACHE_CONTROL: Final = {
     "shared": "max-age=60",
     "cookie": "max-age=60",
@@ -67,8 +72,11 @@ _CACHE_CONTROL: Final = {
     "setcookie": "max-age=60",
     "auth": "max-age=60",
     "public-auth": "public, max-age=60",
+    "strict": "max-age=60",
 }
 _renders = itertools.count()
+#: Seconds each page render waits, as a page doing its queries would (``PAGE_RENDER_MS``; default 0).
+RENDER_WAIT: Final = float(os.environ.get("PAGE_RENDER_MS", "0")) / 1000
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
@@ -138,6 +146,12 @@ def render(method: str, host: str, path: str, query: str, headers: dict[str, str
         return _page(
             200, [f"page={kind}/{number}", "posted", *seen, render_id], 0, [("Cache-Control", "no-store")]
         )
+    if kind == "strict" and method not in ("GET", "HEAD"):
+        # A router keyed on (method, path), case-sensitive as methods are (RFC 9110 §9.1): no
+        # route, so the site's usual storable 404.
+        return _page(404, ["page=none", f"for={ANYONE}", *seen, render_id], 0, [
+            ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
+        ])  # fmt: skip
     if method not in ("GET", "HEAD"):
         return _page(405, ["page=none", f"for={ANYONE}", *seen, render_id], 0, [
             ("Allow", "GET, HEAD, POST"), ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
@@ -191,6 +205,8 @@ def _wsgi_view(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         str(environ.get("SERVER_PORT", "")),
         environ.get("wsgi.url_scheme"),
     )
+    if RENDER_WAIT:
+        time.sleep(RENDER_WAIT)
     status, pairs, body = render(
         str(environ.get("REQUEST_METHOD", "")), host, path,
         str(environ.get("QUERY_STRING", "")), headers,
@@ -215,6 +231,8 @@ async def _asgi_view(
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    if RENDER_WAIT:
+        await asyncio.sleep(RENDER_WAIT)
     query = scope.get("query_string", b"")
     server = scope.get("server") or ("", None)
     host = headers.get("host") or _server_host(str(server[0]), str(server[1] or ""), scope.get("scheme"))

@@ -128,6 +128,8 @@ class PageServer:
     workers: int = 2
     directory: Path = field(default_factory=lambda: Path("/tmp"))
     port: int = field(default_factory=_free_port)
+    #: how long each request the app itself answers waits (``PAGE_RENDER_MS``), as a real page's queries
+    render_ms: float = 0.0
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -157,6 +159,7 @@ class PageServer:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")])),
             "PAGE_CACHE_BACKEND": self.backend,
             "PAGE_CACHE_LOCATION": self.location,
+            "PAGE_RENDER_MS": str(self.render_ms),
         }
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -498,10 +501,12 @@ def run_load(
     pages: int = 6,
     seed: int = 1,
     same_secret: int = 0,
+    latencies: int = 0,
 ) -> dict[str, Any]:
     """Load ``url`` for ``seconds`` from ``threads`` threads; every answer checked (see :func:`check_page`).
 
-    ``pages`` pages of each kind; ``same_secret`` 1: users as :func:`make_users` makes them with it.
+    ``pages`` pages of each kind; ``same_secret`` 1: users as :func:`make_users` makes them with it;
+    ``latencies`` 1: the result has every request's latency too (``latencies_ms``).
     """
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     people = make_users(users, seed, bool(same_secret))
@@ -534,6 +539,7 @@ def run_load(
         "p50_ms": percentile(tally.latencies, 0.50) * 1000,
         "p99_ms": percentile(tally.latencies, 0.99) * 1000,
         "timeline": sorted(tally.timeline),
+        **({"latencies_ms": [value * 1000 for value in tally.latencies]} if latencies else {}),
     }
 
 
@@ -597,7 +603,14 @@ def _main(argv: list[str]) -> None:
     load = commands.add_parser("load", help="load the site for a bounded time; print the result as JSON")
     load.add_argument("url")
     load.add_argument("seconds", type=float)
-    for name, default in (("users", 40), ("threads", 8), ("pages", 6), ("seed", 1), ("same-secret", 0)):
+    for name, default in (
+        ("users", 40),
+        ("threads", 8),
+        ("pages", 6),
+        ("seed", 1),
+        ("same-secret", 0),
+        ("latencies", 0),
+    ):
         load.add_argument(f"--{name}", type=int, default=default)
     serve = commands.add_parser("uvicorn", help="serve helpers.page_apps:asgi_app with uvicorn's workers")
     serve.add_argument("port", type=int)
@@ -608,7 +621,7 @@ def _main(argv: list[str]) -> None:
         return
     result = run_load(
         args.url, args.seconds, users=args.users, threads=args.threads, pages=args.pages, seed=args.seed,
-        same_secret=args.same_secret,
+        same_secret=args.same_secret, latencies=args.latencies,
     )  # fmt: skip
     json.dump(result, sys.stdout)
 
