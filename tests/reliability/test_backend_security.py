@@ -270,7 +270,9 @@ def _redis_cache(url: str, **options: Any) -> BaseCache:
     return CacheHandler({"r": entry})["r"]
 
 
-def test_no_redis_password_in_exceptions_or_logs(acl_redis: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_redis_password_in_exceptions_or_logs(
+    acl_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = _redis_cache(f"redis://bob:{WRONG}@127.0.0.1:{acl_redis.port}")
     texts = [repr(wrong)]
