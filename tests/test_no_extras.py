@@ -42,11 +42,14 @@ PROBE = textwrap.dedent(
             report["errors"][name] = f"{type(exc).__name__}: {exc}"
     report["fragment_key"] = cachemere.make_template_fragment_key("a.fragment")
     import cachemere.templates  # the package itself imports no engine
-    try:
-        import cachemere.templates.jinja
-        report["jinja"] = None
-    except ImportError as exc:
-        report["jinja"] = f"{type(exc).__name__}: {exc}"
+    import cachemere.contrib  # nor does the integrations package
+    import importlib
+    for name in ("templates.jinja", "contrib.flask", "contrib.starlette"):
+        try:
+            importlib.import_module("cachemere." + name)
+            report[name] = None
+        except ImportError as exc:
+            report[name] = f"{type(exc).__name__}: {exc}"
     print(json.dumps(report))
     """
 )
@@ -65,7 +68,17 @@ def test_no_extras(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     # The venv really has none of the extras.
-    libraries = ("redis", "sqlalchemy", "pymemcache", "pylibmc", "psycopg", "jinja2")
+    libraries = (
+        "redis",
+        "sqlalchemy",
+        "pymemcache",
+        "pylibmc",
+        "psycopg",
+        "jinja2",
+        "flask",
+        "starlette",
+        "django",
+    )
     check = f"import importlib.util as u; print([m for m in {libraries!r} if u.find_spec(m)])"
     found = subprocess.run([str(python), "-c", check], env=env, capture_output=True, text=True, timeout=60)
     assert found.stdout.strip() == "[]", found.stderr
@@ -79,4 +92,9 @@ def test_no_extras(tmp_path: Path) -> None:
         assert error is not None and f"pip install 'cachemere[{extra}]'" in error, (name, error)
         assert "for cache 'x'" in error
     assert report["fragment_key"] == "template.cache.a.fragment.d41d8cd98f00b204e9800998ecf8427e"
-    assert report["jinja"] is not None and "pip install 'cachemere[jinja]'" in report["jinja"]
+    for name, extra in (
+        ("templates.jinja", "jinja"),
+        ("contrib.flask", "flask"),
+        ("contrib.starlette", "starlette"),
+    ):
+        assert report[name] is not None and f"pip install 'cachemere[{extra}]'" in report[name], name
