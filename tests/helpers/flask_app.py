@@ -237,7 +237,10 @@ def create_app(
 
 
 def server_app() -> Flask:
-    """The app gunicorn serves: file caches shared by its workers, renders counted in files, a /hold view."""
+    """The app gunicorn serves: file caches shared by its workers, renders counted in files, a /hold view.
+
+    ``FLASK_TEST_SITE_CACHE`` set: the per-site cache too (``Cache(app, middleware=True)``).
+    """
     counter_dir = os.environ["FLASK_TEST_COUNTER_DIR"]
     app = create_app(
         {
@@ -251,6 +254,7 @@ def server_app() -> Flask:
             "ALLOWED_HOSTS": ["127.0.0.1"],
         },
         name="served",
+        middleware=bool(os.environ.get("FLASK_TEST_SITE_CACHE")),
     )
 
     @app.route("/hold/<name>")
