@@ -69,3 +69,10 @@ def table(cases: list[Case], systems: list[str], baseline: str | None = None,
             row.append(f"{ratio:.2f}x" if ratio else "n/a")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table of ``rows`` (strings) under ``header``."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
