@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -167,6 +168,9 @@ class LazySettings:
 
     def __init__(self) -> None:
         self._wrapped: Settings | None = None
+        #: True once the settings came from configure(), --settings or
+        #: CACHEMERE_SETTINGS_MODULE, rather than the defaults.
+        self._explicit = False
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
 
@@ -176,6 +180,7 @@ class LazySettings:
                 module_name = os.environ.get(ENVIRONMENT_VARIABLE)
                 values = _from_module(module_name, ENVIRONMENT_VARIABLE + "=") if module_name else {}
                 self._wrapped = Settings(values)
+                self._explicit = bool(module_name)
             return self._wrapped
 
     def load_module(self, module_name: str, origin: str) -> None:
@@ -183,6 +188,7 @@ class LazySettings:
         new = Settings(_from_module(module_name, origin))
         with self._lock:
             self._wrapped = new
+            self._explicit = True
         for listener in self._listeners:
             listener()
 
@@ -194,11 +200,19 @@ class LazySettings:
     def configured(self) -> bool:
         return self._wrapped is not None
 
+    @property
+    def explicit(self) -> bool:
+        """True when the settings were given (configure(), a settings module), not defaulted."""
+        if self._wrapped is None and os.environ.get(ENVIRONMENT_VARIABLE):
+            return True
+        return self._explicit
+
     def configure(self, **values: Any) -> None:
         check_names(values)
         new = Settings(values)
         with self._lock:
             self._wrapped = new
+            self._explicit = True
         for listener in self._listeners:
             listener()
 
@@ -206,6 +220,7 @@ class LazySettings:
         """Forget the settings; the next use loads them again (for tests)."""
         with self._lock:
             self._wrapped = None
+            self._explicit = False
         for listener in self._listeners:
             listener()
 
@@ -215,9 +230,58 @@ class LazySettings:
 
 settings = LazySettings()
 
+
+class DjangoSettings:
+    """A Django project's settings, as the settings source of cachemere's backends.
+
+    Names Django has (``SECRET_KEY``, ``DATABASES``, ``DATABASE_ROUTERS``,
+    ...) are read from ``django.conf.settings`` at each access, so
+    ``override_settings`` is seen; names only cachemere has take cachemere's
+    defaults.  ``DATABASES`` is Django's own dict: the database cache
+    translates its entries (docs/django.md).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        from django.conf import settings as django_settings  # type: ignore[import-untyped]
+
+        try:
+            return getattr(django_settings, name)
+        except AttributeError:
+            if name in DEFAULTS:
+                return DEFAULTS[name]
+            raise AttributeError(f"no setting named {name!r}{suggest(name, DEFAULTS)}") from None
+
+    def __repr__(self) -> str:
+        return "<DjangoSettings>"
+
+
+django_settings = DjangoSettings()
+
 #: What a backend reads its non-cache settings from (``SECRET_KEY``,
-#: ``DATABASES``, ...): the global settings or an explicit handler's own.
-SettingsSource = Settings | LazySettings
+#: ``DATABASES``, ...): the global settings, an explicit handler's own, or
+#: a Django project's.
+SettingsSource = Settings | LazySettings | DjangoSettings
+
+
+def in_django_project() -> bool:
+    """True when Django is imported and its settings are configured (no Django import here)."""
+    module = sys.modules.get("django.conf")
+    if module is None:
+        return False
+    return bool(module.settings.configured)
+
+
+def backend_settings() -> SettingsSource:
+    """Where a backend built without a handler's own settings reads ``SECRET_KEY`` and the rest.
+
+    cachemere's global settings when they were given (``configure()``, a
+    settings module); otherwise, inside a configured Django project (Django's
+    cache handler builds the backend), Django's settings; otherwise the
+    global defaults.
+    """
+    if not settings.explicit and in_django_project():
+        return django_settings
+    return settings
 
 
 def configure(**values: Any) -> None:

@@ -215,12 +215,13 @@ class BaseCache:
                 setattr(cls, "a" + name, _delegate(name))
 
     def __init__(self, params: Mapping[str, Any]) -> None:
-        from ..conf import settings
+        from ..conf import backend_settings
 
         #: Where ``SECRET_KEY``, ``DATABASES`` and the other non-cache settings
         #: come from: the handler's own settings (``params["SETTINGS"]``, set
-        #: by an explicit :class:`~cachemere.CacheHandler`), else the global ones.
-        self.settings: SettingsSource = params.get("SETTINGS") or settings
+        #: by an explicit :class:`~cachemere.CacheHandler`), else the global
+        #: ones, or a Django project's when Django's handler builds the cache.
+        self.settings: SettingsSource = params.get("SETTINGS") or backend_settings()
         timeout = params.get("timeout", params.get("TIMEOUT", 300))
         if timeout is not None:
             timeout = _int_option(timeout, "TIMEOUT")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..exceptions import CacheKeyWarning
+from ..exceptions import CacheKeyWarning, InvalidCacheKey
 from ..utils import import_string
 
 MEMCACHE_MAX_KEY_LENGTH = 250
@@ -42,10 +43,43 @@ def memcache_key_warnings(key: str) -> Iterator[str]:
         yield f"Cache key contains characters that will cause errors if used with memcached: {key!r}"
 
 
+_DJANGO_CACHE_BASE = "django.core.cache.backends.base"
+# (Django's class, cachemere's class) -> the class that is both.
+_both: dict[tuple[type, type], type] = {}
+
+
+def _with_django_twin(ours: type, name: str) -> type:
+    """``ours``, or, once Django's cache framework is imported, a subclass of ours and Django's ``name``.
+
+    Code inside a Django project catches (or filters) Django's
+    ``InvalidCacheKey`` and ``CacheKeyWarning``; code written for cachemere
+    catches cachemere's: the class raised is both.  Django is never imported here.
+    """
+    module = sys.modules.get(_DJANGO_CACHE_BASE)
+    theirs = getattr(module, name, None) if module is not None else None
+    if theirs is None or issubclass(ours, theirs):
+        return ours
+    both = _both.get((theirs, ours))
+    if both is None:
+        both = _both[(theirs, ours)] = type(name, (ours, theirs), {"__module__": ours.__module__})
+    return both
+
+
+def key_warning_category() -> type[Warning]:
+    """The category of key warnings: :class:`CacheKeyWarning` (also Django's inside a Django project)."""
+    return _with_django_twin(CacheKeyWarning, "CacheKeyWarning")
+
+
+def invalid_key(message: str) -> InvalidCacheKey:
+    """An :class:`InvalidCacheKey` to raise (also Django's inside a Django project)."""
+    cls: type[InvalidCacheKey] = _with_django_twin(InvalidCacheKey, "InvalidCacheKey")
+    return cls(message)
+
+
 def warn_memcache_key(key: str) -> None:
     """Emit a :class:`CacheKeyWarning` for each rule ``key`` breaks."""
     for message in memcache_key_warnings(key):
-        warnings.warn(message, CacheKeyWarning, stacklevel=3)
+        warnings.warn(message, key_warning_category(), stacklevel=3)
 
 
 def is_memcache_safe(key: str) -> bool:

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .base import DEFAULT_TIMEOUT, BaseCache, Timeout
@@ -52,6 +52,24 @@ def _store_for(name: str) -> _Store:
         return store
 
 
+class _ExpiryView(Mapping[str, "float | None"]):
+    """Made key -> expiry of one store: what Django's ``LocMemCache._expire_info`` holds (read-only)."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: _Store) -> None:
+        self.store = store
+
+    def __getitem__(self, key: str) -> float | None:
+        return self.store.data[key][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.store.data))
+
+    def __len__(self) -> int:
+        return len(self.store.data)
+
+
 class LocMemCache(BaseCache):
     """Thread-safe LRU cache in this process's memory.
 
@@ -65,11 +83,33 @@ class LocMemCache(BaseCache):
 
     def __init__(self, name: str, params: Mapping[str, Any]) -> None:
         super().__init__(params)
-        store = _store_for(str(name))
-        self._data = store.data
-        self._lock = store.lock
+        self._use(_store_for(str(name)))
         # get/set compute the default expiry inline unless a subclass changes the rule.
         self._inline_timeout = type(self).get_backend_timeout is BaseCache.get_backend_timeout
+
+    def _use(self, store: _Store) -> None:
+        self._store = store
+        self._data = store.data
+        self._lock = store.lock
+
+    # Django's LocMemCache has ``_cache`` (the data) and ``_expire_info`` (key ->
+    # expiry); code written for it (Django's own tests among it) reads them,
+    # and assigns another cache's to share its store.
+    @property
+    def _cache(self) -> _Store:
+        return self._store
+
+    @_cache.setter
+    def _cache(self, store: _Store) -> None:
+        self._use(store)
+
+    @property
+    def _expire_info(self) -> _ExpiryView:
+        return _ExpiryView(self._store)
+
+    @_expire_info.setter
+    def _expire_info(self, view: _ExpiryView) -> None:
+        self._use(view.store)
 
     # Callers must hold the lock.
     def _cull(self) -> None:

@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ...exceptions import ImproperlyConfigured, InvalidCacheKey
+from ...exceptions import ImproperlyConfigured
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, bool_option, reject_unknown_options
+from ..keys import invalid_key
 from .engines import DEFAULT_DB_ALIAS
 from .routing import RouterChain, router_chain
 from .schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
@@ -44,7 +45,7 @@ ROWS_PER_STATEMENT = 300
 
 def _stored(key: str) -> str:
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidCacheKey(
+        raise invalid_key(
             f"Cache key is {len(key)} characters long; the database cache stores keys of up to "
             f"{MAX_KEY_LENGTH}: {key!r}"
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...conf import suggest
 from ...exceptions import ImproperlyConfigured
+from . import djangodb
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -43,8 +44,9 @@ _DRIVER_ALIASES = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+p
 # two handlers may both call different databases "default".
 _engines: dict[tuple[str, str], Engine] = {}
 _engines_lock = threading.Lock()
-# id(raw DATABASES value) -> (that value, kept alive so the id stays its own; validated form).
-_validated: dict[int, tuple[Any, dict[str, dict[str, Any]]]] = {}
+# id(raw DATABASES value) -> (that value, kept alive so the id stays its own;
+# the Django-style signature it was translated under; validated form).
+_validated: dict[int, tuple[Any, Any, dict[str, dict[str, Any]]]] = {}
 _VALIDATED_KEPT = 16
 
 
@@ -57,6 +59,14 @@ def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
         where = f"DATABASES[{name!r}]"
         if not isinstance(entry, Mapping):
             raise ImproperlyConfigured(f"{where} must be a dict, got {entry!r}")
+        if djangodb.is_django_entry(entry):
+            try:
+                entry = djangodb.translate(str(name), entry)
+            except ImproperlyConfigured as exc:
+                # Django accepts a database it never connects to (a test
+                # database not set up, say): fail only when it is used.
+                result[str(name)] = {"URL": None, "OPTIONS": {}, "ERROR": str(exc)}
+                continue
         for key in entry:
             if key not in DATABASE_KEYS:
                 raise ImproperlyConfigured(
@@ -78,13 +88,16 @@ def validate_databases(databases: Any) -> dict[str, dict[str, Any]]:
 def databases(source: SettingsSource) -> dict[str, dict[str, Any]]:
     """The validated ``DATABASES`` setting of ``source`` (the embedded default when empty)."""
     raw = source.DATABASES
+    # Django's test runner rewrites a database's NAME in place: a Django-style
+    # dict is translated again when what the translation depends on changed.
+    sig = djangodb.signature(raw) if isinstance(raw, Mapping) else None
     cached = _validated.get(id(raw))
-    if cached is not None and cached[0] is raw:
-        return cached[1]
+    if cached is not None and cached[0] is raw and cached[1] == sig:
+        return cached[2]
     result = validate_databases(raw or DEFAULT_DATABASES)
     if len(_validated) >= _VALIDATED_KEPT:
         _validated.clear()
-    _validated[id(raw)] = (raw, result)
+    _validated[id(raw)] = (raw, sig, result)
     return result
 
 
@@ -92,12 +105,15 @@ def database_settings(name: str, source: SettingsSource) -> dict[str, Any]:
     """One database's settings; an unknown name is an error listing the known ones."""
     configured = databases(source)
     try:
-        return configured[name]
+        config = configured[name]
     except KeyError:
         known = ", ".join(repr(n) for n in configured)
         raise ImproperlyConfigured(
             f"the database {name!r} is not in DATABASES (configured: {known})"
         ) from None
+    if "ERROR" in config:
+        raise ImproperlyConfigured(config["ERROR"])
+    return config
 
 
 def _make_url(name: str, raw: str) -> Any:

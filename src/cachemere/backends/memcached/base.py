@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from ...exceptions import ImproperlyConfigured, InvalidCacheKey
+from ...exceptions import ImproperlyConfigured
 from ...signing import configured_secret
 from ..base import (
     DEFAULT_TIMEOUT,
@@ -40,7 +40,7 @@ from ..base import (
     bool_option,
     reject_unknown_options,
 )
-from ..keys import is_memcache_safe, memcache_key_warnings
+from ..keys import invalid_key, is_memcache_safe, memcache_key_warnings
 from .signed import Sealer
 
 # PyMemcacheCache and PyLibMCCache are imported on first use (see __getattr__).
@@ -262,12 +262,12 @@ class BaseMemcachedCache(BaseCache):
     def validate_key(self, key: str) -> None:
         """Raise :class:`InvalidCacheKey` for a key memcached would misread (CVE-2020-13254)."""
         if type(key) is not str:
-            raise InvalidCacheKey(f"Cache key must be a str for memcached, got {key!r}")
+            raise invalid_key(f"Cache key must be a str for memcached, got {key!r}")
         if is_memcache_safe(key) and (key.isascii() or len(key.encode()) <= MEMCACHE_MAX_KEY_LENGTH):
             return
         for message in memcache_key_warnings(key):
-            raise InvalidCacheKey(message)
-        raise InvalidCacheKey(
+            raise invalid_key(message)
+        raise invalid_key(
             f"Cache key will cause errors if used with memcached: {key!r} "
             f"(longer than {MEMCACHE_MAX_KEY_LENGTH} bytes in UTF-8)"
         )

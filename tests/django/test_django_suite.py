@@ -1,0 +1,45 @@
+"""Django's own cache tests (tests/cache, the {% cache %} tag, cache decorators, cache sessions), unchanged,
+run by Django's test runner against cachemere's backends, for Django 5.2 and 6.1.
+
+Every test must pass except those listed in tests/django/expected_failures.txt.
+The sdists and the Django 6.1 environment are cached outside the repository
+(tests/helpers/django_suite.py).  Both versions run side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from helpers.django_suite import VERSIONS, Servers, Summary, load_expected, run_all, start_servers
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    with start_servers() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def runs(servers: Servers) -> Iterator[dict[str, Future[dict[str, dict[str, str]]]]]:
+    with ThreadPoolExecutor(len(VERSIONS)) as pool:
+        yield {series: pool.submit(run_all, version, "cachemere", servers)
+               for series, version in VERSIONS.items()}  # fmt: skip
+
+
+@pytest.mark.parametrize("series", sorted(VERSIONS))
+def test_djangos_cache_tests_pass_with_cachemere_backends(
+    series: str, runs: dict[str, Future[dict[str, dict[str, str]]]]
+) -> None:
+    summary = Summary(VERSIONS[series], runs[series].result(), load_expected())
+    print(summary.report())
+    # Each backend test class ran (none skipped away for a missing server).
+    classes = ["LocMemCacheTests", "FileBasedCacheTests", "DBCacheTests", "PyMemcacheCacheTests"]
+    classes += ["PyLibMCCacheTests", "RedisCacheTests", "DummyCacheTests", "CacheMiddlewareTest"]
+    for name in classes:
+        ran = [t for t in summary.ids("passed") if f".{name}." in t]
+        assert ran, f"no test of {name} passed in Django {summary.version}'s run"
+    assert any(t.startswith("postgresql:cache.tests.DBCacheTests.") for t in summary.ids("passed"))
+    assert summary.unexplained == [], summary.report()
