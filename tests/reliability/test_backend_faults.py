@@ -15,12 +15,13 @@ import hashlib
 import os
 import sqlite3
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cachemere import CacheHandler
+from cachemere import CacheHandler, ImproperlyConfigured
 from cachemere.backends.base import BaseCache
 from cachemere.backends.filebased import FileBasedCache
 from helpers.faults import SECRET, Backends, check_value, kill_writers_repeatedly, make_table, tmpfs
@@ -131,6 +132,7 @@ def test_a_full_disk_fails_file_cache_writes_cleanly_and_reads_go_on() -> None:
                                     "LOCATION": str(mount / "cache")}}, SECRET_KEY=SECRET)["f"]  # fmt: skip
         kept = _incompressible(1000)
         cache.set("kept", kept)
+        cache.set("counter", 5)
         stored: dict[str, bytes] = {}
         with pytest.raises(OSError) as info:
             for i in range(100):
@@ -144,7 +146,23 @@ def test_a_full_disk_fails_file_cache_writes_cleanly_and_reads_go_on() -> None:
         with pytest.raises(OSError):
             cache.set("kept", _incompressible(500_000))  # an overwrite that does not fit ...
         assert cache.get("kept") == kept  # ... keeps the old value
+        try:  # take the last bytes too: now even a tiny record does not fit
+            for i in range(1000):
+                cache.set(f"small-{i}", _incompressible(200))
+        except OSError:
+            pass
+        for write in (lambda: cache.incr("counter"), lambda: cache.touch("kept", 60),
+                      lambda: cache.add("new", _incompressible(5000)), lambda: cache.set("kept", b"x" * 100),
+                      lambda: cache.get_or_set("computed", _incompressible(5000))):  # fmt: skip
+            with pytest.raises(OSError) as full:
+                write()
+            assert full.value.errno == errno.ENOSPC
+        assert cache.get("counter") == 5 and cache.get("kept") == kept and cache.get("new") is None
+        with pytest.raises(ImproperlyConfigured, match="other"):  # no room for a new cache's metadata
+            CacheHandler({"g": {"BACKEND": "cachemere.backends.filebased.FileBasedCache",
+                                "LOCATION": str(mount / "other")}}, SECRET_KEY=SECRET)["g"]  # fmt: skip
         cache.delete_many(list(stored)[:10])  # room again: the same cache object writes again
+        time.sleep(0.01)  # deleted files are kept as spares, reused once they have rested 1 ms (filebased.md)
         cache.set("after", b"back")
         assert cache.get("after") == b"back"
         cache.clear()  # removes every file of ours: anything left is a half-written leftover
