@@ -57,7 +57,7 @@ def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Requ
         path = root + path
     query = scope.get("query_string", b"")
     return Request(
-        scope.get("method", "GET").upper(), scheme, host, path, query.decode("latin-1"), headers, has_body
+        scope.get("method", "GET"), scheme, host, path, query.decode("latin-1"), headers, has_body
     )
 
 

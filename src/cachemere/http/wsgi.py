@@ -95,7 +95,7 @@ def request_of(environ: Environ, allowed_hosts: Sequence[str] | None = None) -> 
         "HTTP_TRANSFER_ENCODING", ""
     ).lower()
     return Request(
-        environ.get("REQUEST_METHOD", "GET").upper(),
+        environ.get("REQUEST_METHOD", "GET"),  # case-sensitive (RFC 9110 §9.1): "get" is not GET
         scheme,
         host,
         _path(environ),
