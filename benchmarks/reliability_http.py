@@ -17,6 +17,7 @@ comparing the rows, not absolute capacity.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -56,6 +57,7 @@ def _steady(sites: dict[tuple[str, str], PageServer], rounds: int, each: float) 
             "corrupt": 0,
             "seconds": 0.0,
             "latencies": [],
+            "hit_latencies": [],
         }
         for key in sites
     }
@@ -67,6 +69,7 @@ def _steady(sites: dict[tuple[str, str], PageServer], rounds: int, each: float) 
                 total[name] += result[name]
             total["seconds"] += result["seconds"]
             total["latencies"].extend(result["latencies_ms"])
+            total["hit_latencies"].extend(result["hit_latencies_ms"])
     return totals
 
 
@@ -104,6 +107,7 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
     """
     directory = Path(tempfile.mkdtemp(prefix="cachemere-reliability-http-"))
     rounds, each = _rounds(seconds)
+    load_before = os.getloadavg()[0]
     redis = RedisServer(directory / "redis").start()
     sites: dict[tuple[str, str], PageServer] = {}
     try:
@@ -124,19 +128,26 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
     lines = [
         f"Page cache under real servers: {rounds} interleaved rounds of {each:.1f} s per site, "
         "8 client threads, 40 users (each their own cookie and token), 2 workers per server; "
-        f"each page the app renders waits {render_ms:g} ms (its queries).",
+        f"each page the app renders waits {render_ms:g} ms (its queries). Machine load average "
+        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs).",
         "",
         "| server | page cache | requests | req/s | hit rate | errors | p50 ms | p99 ms "
-        "| cross-user leaks | torn/mixed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| hits p50 / p99 ms | cross-user leaks | torn/mixed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (server, backend), total in totals.items():
         requests = total["requests"] or 1
+        hit_latencies = total["hit_latencies"]
+        hits = (
+            f"{percentile(hit_latencies, 0.5):.2f} / {percentile(hit_latencies, 0.99):.2f}"
+            if hit_latencies
+            else "-"
+        )
         lines.append(
             f"| {server} | {'uncached' if backend == 'none' else backend} | {total['requests']} "
             f"| {total['requests'] / max(total['seconds'], 1e-9):.0f} | {total['hits'] / requests:.0%} "
             f"| {total['errors']} | {percentile(total['latencies'], 0.5):.2f} "
-            f"| {percentile(total['latencies'], 0.99):.2f} | {total['leaks']} | {total['corrupt']} |"
+            f"| {percentile(total['latencies'], 0.99):.2f} | {hits} | {total['leaks']} | {total['corrupt']} |"
         )
     lines += [
         "",

@@ -15,11 +15,11 @@ path                what it answers                                   the page c
 /shared/<n>         the same page for everyone, ``max-age=60``        store it, serve it to all
 /cookie/<n>         the cookie's user, ``Vary: Cookie``               store one copy per cookie
 /private/<n>        the cookie's user, ``private, max-age=60``        never store it
-/setcookie/<n>      the cookie's user and a ``Set-Cookie`` for them    never store it
+/setcookie/<n>      the cookie's user, a ``Set-Cookie`` for them      never store it
 /auth/<n>           the Authorization's user, ``max-age=60``          key it by Authorization
 /public-auth/<n>    the same for all authorized users, ``public``     store it, share it
-/strict/<n>         as /shared, but any method other than GET, HEAD  never store an answer to
-                    and POST (``get`` too) is a 404 with max-age      another method under GET
+/strict/<n>         as /shared; a method but GET, HEAD and POST       never store its answer
+                    (``get`` too) is a 404 with max-age=60            under GET's key
 /health             ``ok``, ``no-store``                              pass it through
 ==================  ================================================  ==========================
 

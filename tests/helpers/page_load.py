@@ -8,8 +8,10 @@
   keep-alive connection, send a mix of shared and per-user requests for many
   users (each with their own session cookie and bearer token) and check every
   answer: status, length, checksum, the page and the user it was rendered for.
-  ``python -m helpers.page_load URL SECONDS`` runs it in a process of its own and
-  prints the result as JSON; :class:`LoadProcess` starts that from a test.
+  ``python -m helpers.page_load load URL SECONDS`` runs it in a process of its own
+  and prints the result as JSON; :class:`LoadProcess` starts that from a test.
+  (``python -m helpers.page_load uvicorn PORT WORKERS`` is how uvicorn is started:
+  see :func:`_serve_uvicorn`.)
 * :func:`raw_exchange` sends bytes no HTTP client would send and reads the answer.
 * :func:`kill_redis` SIGKILLs a redis server; :func:`restart_redis` starts it
   again on the same port.
@@ -395,6 +397,8 @@ class _Tally:
     corrupt: int = 0
     samples: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    #: the latencies of the answers served from the cache
+    hit_latencies: list[float] = field(default_factory=list)
     #: (time.time() at the answer, 1 when served from the cache, 1 when right)
     timeline: list[tuple[float, int, int]] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -466,6 +470,8 @@ def _requests(port: int, users: list[User], pages: int, until: float, seed: int,
             tally.served_by.add(served_by)
             tally.shared_hits += int(bool(rendered_by) and rendered_by != served_by)
             tally.latencies.append(elapsed)
+            if hit:
+                tally.hit_latencies.append(elapsed)
             tally.timeline.append((time.time(), hit, int(problem is None)))
             if problem is not None:
                 what, message = problem
@@ -506,7 +512,8 @@ def run_load(
     """Load ``url`` for ``seconds`` from ``threads`` threads; every answer checked (see :func:`check_page`).
 
     ``pages`` pages of each kind; ``same_secret`` 1: users as :func:`make_users` makes them with it;
-    ``latencies`` 1: the result has every request's latency too (``latencies_ms``).
+    ``latencies`` 1: the result has every request's latency too (``latencies_ms``, and those
+    of the hits alone in ``hit_latencies_ms``).
     """
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     people = make_users(users, seed, bool(same_secret))
@@ -539,7 +546,14 @@ def run_load(
         "p50_ms": percentile(tally.latencies, 0.50) * 1000,
         "p99_ms": percentile(tally.latencies, 0.99) * 1000,
         "timeline": sorted(tally.timeline),
-        **({"latencies_ms": [value * 1000 for value in tally.latencies]} if latencies else {}),
+        **(
+            {
+                "latencies_ms": [value * 1000 for value in tally.latencies],
+                "hit_latencies_ms": [value * 1000 for value in tally.hit_latencies],
+            }
+            if latencies
+            else {}
+        ),
     }
 
 
