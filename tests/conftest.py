@@ -20,6 +20,15 @@ def fresh_settings() -> Iterator[None]:
     settings.reset()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_failure_log() -> Iterator[None]:
+    """Each test sees the page cache's first backend failure logged with its traceback."""
+    from cachemere.http import core
+
+    core.forget_failures()
+    yield
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under the README's test command (CACHEMERE_FORBID_SKIPS=1) a skipped test fails the run.
 

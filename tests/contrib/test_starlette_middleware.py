@@ -184,7 +184,7 @@ def test_a_broken_backend_under_the_decorators_is_no_500(caplog: pytest.LogCaptu
         return {"n": n, "renders": renders.bump("fastapi")}
 
     with (
-        caplog.at_level(logging.WARNING, logger="cachemere.http"),
+        caplog.at_level(logging.DEBUG, logger="cachemere.http"),
         TestClient(Starlette(routes=[Route("/", page)])) as starlette_client,
         TestClient(api) as fastapi_client,
     ):
@@ -193,4 +193,7 @@ def test_a_broken_backend_under_the_decorators_is_no_500(caplog: pytest.LogCaptu
             {"n": 3, "renders": 1},
             {"n": 3, "renders": 2},
         ]
-    assert sum("page cache lookup failed" in record.getMessage() for record in caplog.records) == 4
+    failures = [record for record in caplog.records if "page cache lookup failed" in record.getMessage()]
+    assert len(failures) == 4  # every failure is logged, one traceback per interval (core._log_failure)
+    assert [record.levelno for record in failures] == [logging.WARNING] + [logging.DEBUG] * 3
+    assert failures[0].exc_info is not None

@@ -450,6 +450,32 @@ def _is_page(value: Any) -> bool:
     return type(value) is tuple and len(value) == 4 and type(value[1]) is tuple
 
 
+# -- failing open -------------------------------------------------------------------------------
+
+#: Seconds between two tracebacks of one kind of failure: a backend that is down fails every
+#: request, and a traceback each would flood the log (megabytes a second under load).
+FAILURE_LOG_INTERVAL: Final = 10.0
+_failures: dict[str, list[float]] = {}  # kind -> [time of the last traceback, failures since]
+
+
+def forget_failures() -> None:
+    """Forget the failures logged so far: the next one is logged with its traceback (for tests)."""
+    _failures.clear()
+
+
+def _log_failure(kind: str, message: str, path: str) -> None:
+    """Log a backend failure the cache fails open on: a traceback now and then, a count in between."""
+    now = time.monotonic()
+    record = _failures.setdefault(kind, [-FAILURE_LOG_INTERVAL, 0])
+    if now - record[0] >= FAILURE_LOG_INTERVAL:
+        since = f" ({int(record[1])} more since the last report)" if record[1] else ""
+        record[0], record[1] = now, 0
+        logger.warning(message + since, path, exc_info=True)
+    else:
+        record[1] += 1
+        logger.debug(message, path)
+
+
 # -- the phases --------------------------------------------------------------------------------
 
 
@@ -488,7 +514,7 @@ def fetch(
             key = yield from get_cache_key_logic(request, key_prefix, "HEAD", settings=settings)
             page = None if key is None else (yield ("get", (key, None)))
     except Exception:
-        logger.warning("page cache lookup failed for %s; serving uncached", request.path, exc_info=True)
+        _log_failure("lookup", "page cache lookup failed for %s; serving uncached", request.path)
         # Not storing either: a backend that just failed would make this request wait twice.
         return Miss(request, store=False)
     if not _is_page(page):
@@ -604,7 +630,7 @@ def update(
             return False
         yield ("set", (key, page, timeout))
     except Exception:
-        logger.warning("page cache store failed for %s; page not stored", request.path, exc_info=True)
+        _log_failure("store", "page cache store failed for %s; page not stored", request.path)
         return False
     return True
 
@@ -643,4 +669,4 @@ def invalidate(request: Request, key_prefix: str, *, settings: SettingsSource | 
             keys.extend(k for k, _ in known)
         yield ("delete_many", (keys, None))
     except Exception:
-        logger.warning("page cache invalidation failed for %s", request.path, exc_info=True)
+        _log_failure("invalidation", "page cache invalidation failed for %s", request.path)

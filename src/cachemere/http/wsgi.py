@@ -62,7 +62,12 @@ def _header_name(key: str) -> str | None:
 
 
 def _path(environ: Environ) -> str:
-    raw = (str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))).encode("latin-1")
+    text = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        # Not PEP 3333 (a server that put decoded text in the environ): key the path the app sees.
+        return text
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
