@@ -25,8 +25,9 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -111,7 +112,7 @@ class Servers:
     memcached: str
     pg_host: str
     pg_port: int
-    _stop: list[object] = field(default_factory=list)
+    postgres: Any = None
 
 
 @contextmanager
@@ -130,7 +131,7 @@ def start_servers() -> Iterator[Servers]:
         started.append(memcached)
         postgres = start_postgres()
         started.append(postgres)
-        yield Servers(redis.url, memcached.location, "127.0.0.1", postgres.port)
+        yield Servers(redis.url, memcached.location, "127.0.0.1", postgres.port, postgres)
     finally:
         for server in reversed(started):
             server.stop()  # type: ignore[attr-defined]

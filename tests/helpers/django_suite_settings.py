@@ -37,9 +37,7 @@ warnings.simplefilter("error", RuntimeWarning)
 MAPPING = {
     "django.core.cache.backends.locmem": {"LocMemCache": "cachemere.backends.locmem.LocMemCache"},
     "django.core.cache.backends.dummy": {"DummyCache": "cachemere.backends.dummy.DummyCache"},
-    "django.core.cache.backends.filebased": {
-        "FileBasedCache": "cachemere.backends.filebased.FileBasedCache"
-    },
+    "django.core.cache.backends.filebased": {"FileBasedCache": "cachemere.backends.filebased.FileBasedCache"},
     "django.core.cache.backends.db": {"DatabaseCache": "cachemere.backends.db.DatabaseCache"},
     "django.core.cache.backends.memcached": {
         "PyMemcacheCache": "cachemere.backends.memcached.PyMemcacheCache",

@@ -4,12 +4,12 @@
 ``cachemere.E001``        the backend path cannot be imported (a missing extra, a typo)
 ``cachemere.E002``        the ``CACHES`` entry is malformed (unknown key, bad OPTIONS ...)
 ``cachemere.E003``        the cache cannot be built with these settings
-``cachemere.W001``        a file cache's LOCATION is relative
-``cachemere.W002``        a file cache's LOCATION is served as media or static files
+``cachemere.W001``        a file cache's directory is served as media or static files
 ========================  ==========================================================
 
 Django's own file-cache checks (``caches.W002``/``W003``) test for Django's
-class, so the two warnings repeat them for cachemere's file cache.
+class: W001 repeats the first for cachemere's file cache (a relative
+LOCATION, the second, is an error in cachemere: E003).
 """
 
 from __future__ import annotations
@@ -31,9 +31,42 @@ _HINT_ENTRY = "Fix this CACHES entry; docs/django.md lists the keys and OPTIONS 
 _HINT_BUILD = "Fix the settings the message names; `manage.py cachemere_check` tries the cache for real."
 
 
+#: Django's checks that build every alias's cache (to test for Django's file cache).
+_BUILDING_CHECKS = frozenset({"check_file_based_cache_is_absolute", "check_cache_location_not_exposed"})
+
+
 def register_checks() -> None:
-    """Register :func:`check_cachemere_caches` with Django's check framework (once)."""
+    """Register :func:`check_cachemere_caches`; guard Django's checks that build every cache.
+
+    Django's file-cache checks build each alias's cache, so a cachemere cache
+    that refuses its settings would crash ``manage.py check`` with a traceback
+    instead of being reported: guarded, they defer to this module's messages.
+    """
     checks.register(check_cachemere_caches, checks.Tags.caches)
+    registry = checks.registry.registry
+    for group in (registry.registered_checks, registry.deployment_checks):
+        for check in list(group):
+            if getattr(check, "__module__", "") == "django.core.checks.caches" and (
+                check.__name__ in _BUILDING_CHECKS
+            ):
+                group.discard(check)
+                group.add(_guarded(check))
+
+
+def _guarded(check: Any) -> Any:
+    def guarded(app_configs: Any = None, **kwargs: Any) -> Any:
+        try:
+            return check(app_configs=app_configs, **kwargs)
+        except Exception:
+            # Reported (with an id and a hint) by check_cachemere_caches: not a crash.
+            if any(message.is_serious() for message in check_cachemere_caches()):
+                return []
+            raise
+
+    guarded.__name__ = check.__name__
+    guarded.__module__ = __name__
+    guarded.tags = check.tags  # type: ignore[attr-defined]
+    return guarded
 
 
 def _backend_class(backend: Any) -> Any:
@@ -91,12 +124,6 @@ def _file_warnings(where: str, cache: Any, location: Any, settings: Any) -> list
     if not isinstance(cache, FileBasedCache):
         return []
     found: list[checks.CheckMessage] = []
-    if not os.path.isabs(os.fspath(location)):
-        found.append(checks.Warning(
-            f"{where}: the file cache's LOCATION {os.fspath(location)!r} is relative.",
-            hint="Use an absolute path: a relative one depends on the working directory.",
-            id="cachemere.W001",
-        ))  # fmt: skip
     directory = os.path.realpath(cache.directory)
     served = {"MEDIA_ROOT": getattr(settings, "MEDIA_ROOT", None),
               "STATIC_ROOT": getattr(settings, "STATIC_ROOT", None)}  # fmt: skip
@@ -110,6 +137,6 @@ def _file_warnings(where: str, cache: Any, location: Any, settings: Any) -> list
             found.append(checks.Warning(
                 f"{where}: the file cache's directory and {name} overlap: cache files would be served.",
                 hint=f"Move the cache directory out of {name}.",
-                id="cachemere.W002",
+                id="cachemere.W001",
             ))  # fmt: skip
     return found
