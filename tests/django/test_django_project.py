@@ -80,3 +80,7 @@ def test_database_cache_on_djangos_postgresql_databases(servers: Servers, tmp_pa
 
 def test_system_checks_and_cachemere_check(servers: Servers, tmp_path: Path) -> None:
     run(tmp_path, "locmem", "project", "checks", "cachemere_check")
+
+
+def test_where_backends_read_their_settings(servers: Servers, tmp_path: Path) -> None:
+    run(tmp_path, "locmem", "project", "settings_source")

@@ -287,6 +287,38 @@ def cachemere_check() -> None:
             raise AssertionError("cachemere_check passed a cache it cannot reach")
 
 
+@scenario
+def settings_source() -> None:
+    """Built without a handler's settings: Django's settings, unless cachemere's were given."""
+    import warnings
+
+    from django.core.cache.backends.base import CacheKeyWarning as DjangoKeyWarning
+    from django.core.cache.backends.base import InvalidCacheKey as DjangoInvalidKey
+
+    from cachemere.backends.locmem import LocMemCache
+    from cachemere.backends.memcached import PyMemcacheCache
+    from cachemere.exceptions import CacheKeyWarning, InvalidCacheKey
+
+    direct = LocMemCache("direct", {})
+    assert isinstance(direct.settings, DjangoSettings)
+    with override_settings(SECRET_KEY="overridden"):
+        assert direct.settings.SECRET_KEY == "overridden"
+    # Both Django's and cachemere's key warning and error classes.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        direct.set("a key with spaces", 1)
+    assert caught and issubclass(caught[0].category, DjangoKeyWarning)
+    assert issubclass(caught[0].category, CacheKeyWarning)
+    try:
+        PyMemcacheCache("127.0.0.1:1", {}).validate_key("a key with spaces")
+    except DjangoInvalidKey as exc:
+        assert isinstance(exc, InvalidCacheKey)
+    else:
+        raise AssertionError("no InvalidCacheKey")
+    cachemere.configure(SECRET_KEY="cachemere's own")
+    assert LocMemCache("direct", {}).settings.SECRET_KEY == "cachemere's own"
+
+
 if __name__ == "__main__":
     for name in sys.argv[1:]:
         SCENARIOS[name]()

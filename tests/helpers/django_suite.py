@@ -188,6 +188,7 @@ class Summary:
     version: str
     outcomes: dict[str, dict[str, str]]
     expected: dict[str, str]
+    backends: str = "cachemere's"
 
     def ids(self, *outcomes: str) -> list[str]:
         return sorted(t for t, o in self.outcomes.items() if o["outcome"] in outcomes)
@@ -210,7 +211,7 @@ class Summary:
 
     def report(self) -> str:
         lines = [
-            f"Django {self.version} tests against cachemere's backends: run {len(self.outcomes)}, "
+            f"Django {self.version} tests against {self.backends} backends: run {len(self.outcomes)}, "
             f"passed {len(self.ids('passed'))}, expected failures {len(self.expected_failures)}, "
             f"unexplained failures {len(self.unexplained)}, skipped by Django {len(self.ids('skipped'))}",
         ]
@@ -219,6 +220,8 @@ class Summary:
             lines.append(self.outcomes[test_id]["detail"])
         for test_id in self.listed_but_passing:
             lines.append(f"listed as an expected failure but passes: {test_id}")
+        for test_id in self.ids("skipped"):
+            lines.append(f"skipped by Django: {test_id}: {self.outcomes[test_id]['detail']}")
         return "\n".join(lines)
 
 
@@ -254,7 +257,10 @@ def main() -> int:
             outcomes = run_django_tests(python, tests, args.mode, "sqlite", servers, args.only)
         else:
             outcomes = run_all(args.django, args.mode, servers)
-    summary = Summary(args.django, outcomes, load_expected() if args.mode == "cachemere" else {})
+    if args.mode == "cachemere":
+        summary = Summary(args.django, outcomes, load_expected())
+    else:
+        summary = Summary(args.django, outcomes, {}, "Django's own")
     print(summary.report())
     return 1 if summary.unexplained else 0
 
