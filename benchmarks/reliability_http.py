@@ -9,7 +9,8 @@ process loads each one in turn, round after round (the six sites interleaved,
 so machine noise hits all alike), with 40 users each with their own cookie and
 bearer token, and checks every answer for the user it was rendered for, its
 length and checksum.  Then, for each server, redis is SIGKILLed in the middle of
-a load and started again on the same port.
+a load and started again on the same port, and the file cache's directory is
+removed again and again in the middle of another.
 
 Client and servers share the machine's CPUs, so the figures are for
 comparing the rows, not absolute capacity.
@@ -32,7 +33,7 @@ from servers.redis import RedisServer
 
 SERVERS = ("gunicorn", "uvicorn")
 BACKENDS = ("none", "redis", "file")
-#: Share of the time budget spent on the steady rounds; the rest goes to the redis kills.
+#: Share of the time budget spent on the steady rounds; the rest goes to the faults.
 STEADY_SHARE = 0.7
 #: What a round's load costs beyond its own seconds (starting the load process), for the budget.
 ROUND_OVERHEAD = 0.6
@@ -73,30 +74,42 @@ def _steady(sites: dict[tuple[str, str], PageServer], rounds: int, each: float) 
     return totals
 
 
-def _kill_run(server: str, directory: Path, seconds: float, render_ms: float) -> dict[str, Any]:
-    redis = RedisServer(directory / f"kill-redis-{server}").start()
+def _fault_run(
+    server: str, backend: str, directory: Path, seconds: float, render_ms: float
+) -> dict[str, Any]:
+    """Load for ``seconds``; in the middle third, redis is SIGKILLed (restarted at its end), or the
+    file cache's directory is removed five times."""
+    redis = RedisServer(directory / f"fault-redis-{server}").start() if backend == "redis" else None
+    pages = directory / f"fault-pages-{server}"
+    where = redis.url if redis is not None else str(pages)
     try:
-        site = PageServer(server, "redis", redis.url, workers=2, directory=directory, render_ms=render_ms)
+        site = PageServer(server, backend, where, workers=2, directory=directory, render_ms=render_ms)
         with site:
             load = LoadProcess(site.url, seconds)
             time.sleep(seconds / 3)
-            killed = time.time()
-            kill_redis(redis)
-            time.sleep(seconds / 3)
-            back = time.time()
-            redis = restart_redis(redis)
+            began = time.time()
+            if redis is not None:
+                kill_redis(redis)
+                time.sleep(seconds / 3)
+                redis = restart_redis(redis)
+            else:
+                for _ in range(5):
+                    shutil.rmtree(pages, ignore_errors=True)
+                    time.sleep(seconds / 15)
+            ended = time.time()
             result = load.result()
     finally:
-        redis.stop()
+        if redis is not None:
+            redis.stop()
     timeline = result["timeline"]
-    after = [at for at, hit, _ in timeline if hit and at > back]
+    after = [at for at, hit, _ in timeline if hit and at > ended]
     result["phases"] = (
-        sum(hit for at, hit, _ in timeline if at < killed),
-        sum(hit for at, hit, _ in timeline if killed <= at <= back),
-        sum(hit for at, hit, _ in timeline if at > back),
-        sum(1 for at, _, _ in timeline if killed <= at <= back),
+        sum(hit for at, hit, _ in timeline if at < began),
+        sum(hit for at, hit, _ in timeline if began <= at <= ended),
+        sum(hit for at, hit, _ in timeline if at > ended),
+        sum(1 for at, _, _ in timeline if began <= at <= ended),
     )
-    result["recovery"] = (min(after) - back) if after else None
+    result["recovery"] = (min(after) - ended) if after else None
     return result
 
 
@@ -121,8 +134,9 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
         for site in sites.values():
             site.stop()
         redis.stop()
-    kill_seconds = max(6.0, seconds * (1 - STEADY_SHARE) / len(SERVERS) - 2)
-    kills = {server: _kill_run(server, directory, kill_seconds, render_ms) for server in SERVERS}
+    faults = [(server, backend) for server in SERVERS for backend in ("redis", "file")]
+    fault_seconds = max(6.0, seconds * (1 - STEADY_SHARE) / len(faults) - 2)
+    fault_runs = {key: _fault_run(*key, directory, fault_seconds, render_ms) for key in faults}
     shutil.rmtree(directory, ignore_errors=True)
 
     lines = [
@@ -151,19 +165,22 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
         )
     lines += [
         "",
-        f"redis SIGKILLed a third into a {kill_seconds:.0f} s load and restarted (empty, same port) a third "
-        "later; the page cache fails open (hits while down: answers read from redis just before the kill).",
+        f"Faults in the middle third of a {fault_seconds:.0f} s load: redis SIGKILLed, then restarted "
+        "(empty, same port) at its end; or the file cache's directory removed 5 times. "
+        "The page cache fails open (hits during a redis fault: answers read just before the kill).",
         "",
-        "| server | requests | errors | faults injected | hits before / while down / after "
-        "| answers while down | recovery: first hit after restart (s) | cross-user leaks | torn/mixed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server | page cache | fault | requests | errors | faults injected | hits before / during / after "
+        "| answers during | recovery: first hit after (s) | cross-user leaks | torn/mixed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for server, result in kills.items():
-        before, down, after, answered = result["phases"]
+    for (server, backend), result in fault_runs.items():
+        before, during, after, answered = result["phases"]
         recovery = "never" if result["recovery"] is None else f"{result['recovery']:.2f}"
+        fault, injected = ("SIGKILL, restart", 1) if backend == "redis" else ("directory removed", 5)
         lines.append(
-            f"| {server} | {result['requests']} | {result['errors']} | 1 | {before} / {down} / {after} "
-            f"| {answered} | {recovery} | {result['leaks']} | {result['corrupt']} |"
+            f"| {server} | {backend} | {fault} | {result['requests']} | {result['errors']} | {injected} "
+            f"| {before} / {during} / {after} | {answered} | {recovery} "
+            f"| {result['leaks']} | {result['corrupt']} |"
         )
     return "\n".join(lines)
 
