@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.django_suite import REPO, Servers, start_servers
+from helpers.django_suite import REPO, VERSIONS, Servers, python_for, start_servers
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,9 @@ def servers() -> Iterator[Servers]:
         yield started
 
 
-def run(tmp_path: Path, backend: str, location: str, *scenarios: str, pg_port: int | None = None) -> str:
+def run(
+    tmp_path: Path, backend: str, location: str, *scenarios: str, pg_port: int | None = None, python: str = ""
+) -> str:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "helpers.django_project",
@@ -40,7 +42,7 @@ def run(tmp_path: Path, backend: str, location: str, *scenarios: str, pg_port: i
     if pg_port is not None:
         env["DJP_PG_PORT"] = str(pg_port)
     proc = subprocess.run(
-        [sys.executable, "-m", "helpers.django_project_scenarios", *scenarios],
+        [python or sys.executable, "-m", "helpers.django_project_scenarios", *scenarios],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout
@@ -84,3 +86,10 @@ def test_system_checks_and_cachemere_check(servers: Servers, tmp_path: Path) -> 
 
 def test_where_backends_read_their_settings(servers: Servers, tmp_path: Path) -> None:
     run(tmp_path, "locmem", "project", "settings_source")
+
+
+def test_the_app_and_a_database_cache_under_django_6_1(servers: Servers, tmp_path: Path) -> None:
+    """The same project on Django 6.1 (its own Python 3.12 environment, shared with the suite test)."""
+    python = python_for(VERSIONS["6.1"])
+    out = run(tmp_path, "db", "project cache", "database", *EVERYDAY, "sessions", "checks", python=python)
+    assert f"django {VERSIONS['6.1']}" in out.splitlines()

@@ -320,6 +320,7 @@ def settings_source() -> None:
 
 
 if __name__ == "__main__":
+    print(f"django {django.__version__}", flush=True)
     for name in sys.argv[1:]:
         SCENARIOS[name]()
         print(f"{name} ok", flush=True)
