@@ -242,10 +242,23 @@ class _Worker:
         }  # fmt: skip
 
 
-def _worker(w: _Worker, deadline: float) -> Generator[Step, Any, None]:
-    """The operation mix until ``deadline``, then a read-back of the worker's private keys."""
+class _Until:
+    """When workers stop: at the deadline, or later, once the parent says so (a file appears)."""
+
+    def __init__(self, deadline: float, stop: Path) -> None:
+        self.deadline, self.stop, self.stopped = deadline, stop, False
+
+    def running(self) -> bool:
+        if self.stopped or time.monotonic() < self.deadline:
+            return not self.stopped
+        self.stopped = self.stop.exists() or time.monotonic() > self.deadline + 120
+        return not self.stopped
+
+
+def _worker(w: _Worker, until: _Until) -> Generator[Step, Any, None]:
+    """The operation mix until told to stop, then a read-back of the worker's private keys."""
     rng = w.rng
-    while time.monotonic() < deadline:
+    while until.running():
         op = rng.choices(_OPS, _WEIGHTS)[0]
         w.ops += 1
         shared = rng.choice(SHARED_KEYS)
@@ -345,18 +358,18 @@ def _worker(w: _Worker, deadline: float) -> Generator[Step, Any, None]:
             w.final.append([key, tokens, tok, when])
 
 
-def _thread_body(target: Target, handler: CacheHandler, workers: list[_Worker], deadline: float,
+def _thread_body(target: Target, handler: CacheHandler, workers: list[_Worker], until: _Until,
                  asynchronous: bool, crashed: list[str]) -> None:  # fmt: skip
     try:
         cache = handler[ALIAS]
         if asynchronous:
 
             async def main() -> None:
-                await asyncio.gather(*(adrive(cache, _worker(w, deadline)) for w in workers))
+                await asyncio.gather(*(adrive(cache, _worker(w, until)) for w in workers))
 
             asyncio.run(main())
         else:
-            drive(cache, _worker(workers[0], deadline))
+            drive(cache, _worker(workers[0], until))
     except BaseException:
         crashed.append(traceback.format_exc())
 
@@ -364,17 +377,17 @@ def _thread_body(target: Target, handler: CacheHandler, workers: list[_Worker], 
 def _child(target: Target, handler: CacheHandler, index: int, threads: int, tasks: int,
            seconds: float, faulty: bool, out: Path) -> None:  # fmt: skip
     """The body of one forked process: its threads and tasks, then its findings as JSON."""
-    deadline = time.monotonic() + seconds
+    until = _Until(time.monotonic() + seconds, out.with_suffix(".stop"))
     groups = [[_Worker(f"p{index}t{t}", target, faulty, index * 100 + t)] for t in range(threads)]
     tasks_group = [_Worker(f"p{index}a{t}", target, faulty, index * 100 + 50 + t) for t in range(tasks)]
     crashed: list[str] = []
     runners = [
-        threading.Thread(target=_thread_body, args=(target, handler, group, deadline, False, crashed))
+        threading.Thread(target=_thread_body, args=(target, handler, group, until, False, crashed))
         for group in groups
     ]
     if tasks:
         runners.append(threading.Thread(
-            target=_thread_body, args=(target, handler, tasks_group, deadline, True, crashed)))  # fmt: skip
+            target=_thread_body, args=(target, handler, tasks_group, until, True, crashed)))  # fmt: skip
     for runner in runners:
         runner.start()
     for runner in runners:
@@ -431,7 +444,8 @@ def run_load(target: Target, seconds: float = 1.5, processes: int = 3, threads: 
     """Run the mix for ``seconds`` in ``processes`` forked processes; ``inject(seconds)`` runs meanwhile.
 
     ``inject`` runs in this process while the workers run and returns the
-    faults it caused; it should bring every server back well before the end.
+    faults it caused, every server back; the workers run on until a second
+    (plus twice the target's ``settle``) after the last return, however late.
     """
     handler = target.handler()
     cache = handler[ALIAS]
@@ -458,6 +472,11 @@ def run_load(target: Target, seconds: float = 1.5, processes: int = 3, threads: 
             pids.append(pid)
         if inject is not None:
             report.faults = inject(seconds)
+            if report.faults:
+                # Let the workers run on a while after the last return, however late it came.
+                _sleep_until(report.faults[-1].back_at + 1.0 + 2 * target.settle)
+        for path in outputs:
+            path.with_suffix(".stop").touch()
         _wait_for(pids, seconds + 60, report)
         results = []
         for path in outputs:
@@ -469,6 +488,12 @@ def run_load(target: Target, seconds: float = 1.5, processes: int = 3, threads: 
     report.crashed += [text for result in results for text in result["crashed"]]
     _collect(report, target, workers, cache if target.shared else None)
     return report
+
+
+def _sleep_until(moment: float) -> None:
+    delay = moment - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _wait_for(pids: list[int], limit: float, report: LoadReport) -> None:
