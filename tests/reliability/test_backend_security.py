@@ -25,7 +25,7 @@ from cachemere.backends.base import BaseCache
 from helpers.faults import SECRET, Backends
 from helpers.load import ALIAS
 from servers.common import free_port
-from servers.memcached import MemcachedServer
+from servers.memcached import SASL_USER, MemcachedServer
 from servers.redis import RedisServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::cachemere.exceptions.CacheKeyWarning")
@@ -357,3 +357,39 @@ def test_no_password_in_the_command_line_output(acl_redis: RedisServer, tmp_path
     assert run("get", "k").returncode != 0
     assert run("createcachetable").returncode != 0
     assert "***" in "".join(outputs)  # the locations are shown, masked
+
+
+def test_no_memcached_sasl_password_in_exceptions_or_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pylibmc
+
+    caplog.set_level(logging.DEBUG)
+    plugins = Path("/usr/lib/x86_64-linux-gnu/sasl2")
+    if plugins.is_dir():  # where the PyPI wheel's own libsasl2 would not look (memcached.md)
+        monkeypatch.setenv("SASL_PATH", str(plugins))
+    server = MemcachedServer(tmp_path / "sasl", sasl=True, sasl_password=PASSWORD).start()
+
+    def cache(password: str) -> BaseCache:
+        options = {"binary": True, "username": SASL_USER, "password": password}
+        entry = {"BACKEND": "cachemere.backends.memcached.PyLibMCCache", "LOCATION": server.location,
+                 "OPTIONS": options}  # fmt: skip
+        return CacheHandler({"m": entry})["m"]
+
+    try:
+        right, wrong = cache(PASSWORD), cache(WRONG)
+        right.set("k", "v")
+        assert right.get("k") == "v"
+        texts = [repr(right), repr(wrong)]
+        with pytest.raises(pylibmc.Error) as refused:
+            wrong.set("k", "stolen")
+        texts.append(_text_of(refused.value))
+        server.kill()
+        with pytest.raises(pylibmc.Error) as down:
+            right.get("k")
+        texts.append(_text_of(down.value))
+    finally:
+        server.kill()
+    texts += [record.getMessage() for record in caplog.records]
+    for text in texts:
+        _assert_secret_free(text)

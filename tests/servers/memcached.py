@@ -36,6 +36,8 @@ class MemcachedServer:
     directory: Path
     port: int | None = field(default_factory=free_port)
     sasl: bool = False
+    #: The password of SASL_USER when ``sasl`` is on.
+    sasl_password: str = SASL_PASSWORD
 
     @property
     def pidfile(self) -> Path:
@@ -89,7 +91,7 @@ class MemcachedServer:
         (config / "memcached.conf").write_text(f"mech_list: plain\nsasldb_path: {database}\n")
         subprocess.run(
             [saslpasswd2, "-p", "-a", "memcached", "-c", "-f", str(database), SASL_USER],
-            input=SASL_PASSWORD.encode(), check=True, stdout=subprocess.DEVNULL,
+            input=self.sasl_password.encode(), check=True, stdout=subprocess.DEVNULL,
         )
         return config
 
