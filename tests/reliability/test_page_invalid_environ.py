@@ -1,8 +1,7 @@
 """A PATH_INFO with characters beyond latin-1 (not PEP 3333) is answered, never a 500 from the cache.
 
-Some servers and test harnesses put the decoded path in PATH_INFO; the WSGI
-adapter's ``_path`` encodes it as latin-1 and raises UnicodeEncodeError, out of
-the middleware: the client gets a 500 from the cache layer.
+Some servers and test harnesses put the decoded path in PATH_INFO; encoding it
+as latin-1 for the key would raise out of the middleware.
 """
 
 from __future__ import annotations

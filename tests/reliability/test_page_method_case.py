@@ -1,11 +1,10 @@
 """A request method in another case (``get``) is another method: its answer never lands under GET's key.
 
-RFC 9110 §9.1 makes methods case-sensitive and ``policy.invalidates`` says so,
-but both adapters' ``request_of`` upper-case the method, so the page cache
-looks ``get`` up and stores its answer as a GET.  uvicorn passes ``get`` on;
-an app routing on (method, path) answers it with its storable 404, and every
-later GET of the page gets that 404 from the cache: a cache-poisoned denial of
-service.  (gunicorn refuses lower-case methods, so WSGI is shown in-process.)
+RFC 9110 §9.1 makes methods case-sensitive.  uvicorn passes ``get`` on; an app
+routing on (method, path) answers it with its storable 404.  Were the method
+upper-cased for the cache (as it once was), that 404 would be stored as GET's
+page and every later GET would get it: a cache-poisoned denial of service.
+(gunicorn refuses lower-case methods, so WSGI is shown in-process.)
 """
 
 from __future__ import annotations
