@@ -65,6 +65,13 @@ def _load_rows(backends: Any, seconds: float) -> list[list[str]]:
         report = run_load(backends.target(name), seconds)
         rows.append(row(name, "load", report, "yes" if not report.incr_problems else "NO"))
         _progress(rows[-1])
+    # The checker's own check: BaseCache's generic incr (get, then set) on the same server.
+    generic = backends.target("redis")
+    generic.caches["BACKEND"] = _generic_incr_redis()
+    report = run_load(generic, seconds)
+    rows.append(row("redis", "BaseCache's generic incr (a custom backend's default)", report,
+                    "yes" if not report.incr_problems else "NO: " + report.incr_problems[-1]))  # fmt: skip
+    _progress(rows[-1])
     crashes = max(2, int(seconds // 4))
     for name, degrade in [("redis", True), ("redis", False), ("pymemcache", True), ("pymemcache", False),
                           ("pylibmc", False), ("postgres", False)]:  # fmt: skip
@@ -75,6 +82,19 @@ def _load_rows(backends: Any, seconds: float) -> list[list[str]]:
                         else "n/a"))  # fmt: skip
         _progress(rows[-1])
     return rows
+
+
+def _generic_incr_redis() -> type:
+    from cachemere.backends.base import BaseCache
+    from cachemere.backends.redis import RedisCache
+
+    class GenericIncrRedisCache(RedisCache):
+        """RedisCache with BaseCache's incr: a get and a set, as a custom backend gets by default."""
+
+        incr = BaseCache.incr
+        aincr = BaseCache.aincr
+
+    return GenericIncrRedisCache
 
 
 def _kill_rows(backends: Any, seconds: float) -> list[list[str]]:
