@@ -29,9 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_MIDDLEWARE_SECONDS": 600,
     # Larger bodies are passed through, not stored (bytes).
     "CACHE_MIDDLEWARE_MAX_BODY_SIZE": 1024 * 1024,
-    # Obey a response's CDN-Cache-Control (RFC 9213) over its Cache-Control, as a CDN does.
-    # Off by default: the field is addressed to CDNs, not to an app's own page cache.
-    "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": False,
+    # How a response's CDN-Cache-Control (RFC 9213) is read: "stricter" (only where it is stricter
+    # than Cache-Control, and for a lifetime Cache-Control does not state), True (obeyed instead of
+    # Cache-Control, as a CDN does) or False (ignored).  See cachemere.http.policy.CdnMode.
+    "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": "stricter",
     "SECRET_KEY": None,
     "DATABASES": {},
     "DATABASE_ROUTERS": [],

@@ -139,7 +139,10 @@ def test_cache_page_takes_settings() -> None:
         ({"ALLOWED_HOSTS": ["ok", 3]}, "ALLOWED_HOSTS must be a list"),
         ({"LANGUAGE_CODE": "en us"}, "invalid language code 'en us'"),
         ({"TIME_ZONE": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
-        ({"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": "off"}, "_CDN_CACHE_CONTROL must be True or False"),
+        (
+            {"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL": "off"},
+            "_CDN_CACHE_CONTROL must be 'stricter', True or False",
+        ),
     ],
 )
 def test_bad_settings_are_errors_naming_the_setting(values: dict[str, Any], message: str) -> None:

@@ -545,35 +545,59 @@ CDN = "CDN-Cache-Control"
 
 
 @pytest.mark.parametrize(
-    ("headers", "on", "off"),
+    ("headers", "on", "off", "stricter"),
     [
-        # the targeted field wins entirely, in both directions
-        (H(("Cache-Control", "private"), (CDN, "max-age=60")), None, "private"),
-        (H(("Cache-Control", "no-store"), (CDN, "max-age=60")), None, "no-store"),
-        (H(("Cache-Control", "max-age=60"), (CDN, "no-store")), "CDN-Cache-Control no-store", None),
-        (H(("Cache-Control", "max-age=60"), (CDN, "private")), "CDN-Cache-Control private", None),
-        (H(("Cache-Control", "max-age=60"), (CDN, "no-cache")), "CDN-Cache-Control no-cache", None),
-        (H(("Cache-Control", "max-age=60"), (CDN, 'private="a"')), "CDN-Cache-Control private", None),
-        # Expires and Pragma are Cache-Control's companions: ignored under a valid targeted field
-        (H(DATED, ("Expires", date(NOW - 10)), (CDN, "max-age=60")), None, "Expires in the past"),
-        (H(("Pragma", "no-cache"), (CDN, "max-age=60")), None, "Pragma: no-cache"),
+        # on: the targeted field wins entirely, in both directions; stricter: only where stricter
+        (H(("Cache-Control", "private"), (CDN, "max-age=60")), None, "private", "private"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=60")), None, "no-store", "no-store"),
+        (
+            H(("Cache-Control", "max-age=60"), (CDN, "no-store")),
+            "CDN-Cache-Control no-store",
+            None,
+            "CDN-Cache-Control no-store",
+        ),
+        (
+            H(("Cache-Control", "max-age=60"), (CDN, "private")),
+            "CDN-Cache-Control private",
+            None,
+            "CDN-Cache-Control private",
+        ),
+        (
+            H(("Cache-Control", "max-age=60"), (CDN, "no-cache")),
+            "CDN-Cache-Control no-cache",
+            None,
+            "CDN-Cache-Control no-cache",
+        ),
+        (
+            H(("Cache-Control", "max-age=60"), (CDN, 'private="a"')),
+            "CDN-Cache-Control private",
+            None,
+            "CDN-Cache-Control private",
+        ),
+        # on: Expires and Pragma are Cache-Control's companions, ignored under a valid targeted field;
+        # stricter: they hold (a past Expires makes the lifetime 0: see the store_timeout test)
+        (H(DATED, ("Expires", date(NOW - 10)), (CDN, "max-age=60")), None, "Expires in the past", None),
+        (H(("Pragma", "no-cache"), (CDN, "max-age=60")), None, "Pragma: no-cache", "no-cache"),
         # an invalid or empty targeted field is ignored: Cache-Control decides
-        (H(("Cache-Control", "no-store"), (CDN, "max-age=10000, &&&&&")), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, 'max-age="10000"')), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, "max-age =10")), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, "MaX-aGe=10")), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, "max-age=10,")), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, "no-store=?0")), "no-store", "no-store"),
-        (H(("Cache-Control", "no-store"), (CDN, "")), "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=10000, &&&&&")), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, 'max-age="10000"')), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age =10")), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "MaX-aGe=10")), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "max-age=10,")), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "no-store=?0")), "no-store", "no-store", "no-store"),
+        (H(("Cache-Control", "no-store"), (CDN, "")), "no-store", "no-store", "no-store"),
         # rules that are not directives hold whichever field governs
-        (H(("Set-Cookie", "a=b"), (CDN, "max-age=60")), "Set-Cookie", "Set-Cookie"),
-        (H(("Vary", "*"), (CDN, "max-age=60")), "Vary: *", "Vary: *"),
+        (H(("Set-Cookie", "a=b"), (CDN, "max-age=60")), "Set-Cookie", "Set-Cookie", "Set-Cookie"),
+        (H(("Vary", "*"), (CDN, "max-age=60")), "Vary: *", "Vary: *", "Vary: *"),
     ],
 )
-def test_cdn_cache_control_decides_storing_when_on(headers: Headers, on: str | None, off: str | None) -> None:
+def test_cdn_cache_control_decides_storing(
+    headers: Headers, on: str | None, off: str | None, stricter: str | None
+) -> None:
     assert policy.store_refusal(200, headers, req(), cdn=True) == on
     assert policy.store_refusal(200, headers, req(), cdn=False) == off
-    assert policy.store_refusal(200, headers, req()) == off  # the pure default is off
+    assert policy.store_refusal(200, headers, req(), cdn="stricter") == stricter
+    assert policy.store_refusal(200, headers, req()) == stricter  # the pure default is the setting's
 
 
 @pytest.mark.parametrize(
@@ -593,44 +617,61 @@ def test_cdn_cache_control_never_relaxes_the_secure_rules(
 
 
 @pytest.mark.parametrize(
-    ("headers", "on", "off"),
+    ("headers", "on", "off", "stricter"),
     [
-        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=1")), 1.0, 3600.0),
-        (H(("Cache-Control", "max-age=1"), (CDN, "max-age=3600")), 3600.0, 1.0),
-        (H(("Cache-Control", "max-age=1"), (CDN, "s-maxage=50, max-age=10")), 50.0, 1.0),
-        (H((CDN, "max-age=99999999999")), float(2**31), 7.0),
-        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "max-age=0")), 0.0, 100.0),
-        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "foo")), 7.0, 100.0),  # valid, no lifetime: default
-        (H(("Cache-Control", "max-age=20"), (CDN, "max-age=60, &")), 20.0, 20.0),  # invalid: ignored
+        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=1")), 1.0, 3600.0, 1.0),
+        (H(("Cache-Control", "max-age=1"), (CDN, "max-age=3600")), 3600.0, 1.0, 1.0),  # never longer
+        (H(("Cache-Control", "max-age=1"), (CDN, "s-maxage=50, max-age=10")), 50.0, 1.0, 1.0),
+        (H((CDN, "max-age=99999999999")), float(2**31), 7.0, float(2**31)),  # Cache-Control says none
+        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "max-age=0")), 0.0, 100.0, 0.0),
+        (H(DATED, ("Expires", date(NOW + 100)), (CDN, "foo")), 7.0, 100.0, 100.0),  # no targeted lifetime
+        (H(DATED, ("Expires", date(NOW - 100)), (CDN, "max-age=60")), 60.0, 0.0, 0.0),  # a past Expires
+        (H(("Cache-Control", "max-age=20"), (CDN, "max-age=60, &")), 20.0, 20.0, 20.0),  # invalid: ignored
     ],
 )
-def test_cdn_cache_control_lifetime(headers: Headers, on: float, off: float) -> None:
+def test_cdn_cache_control_lifetime(headers: Headers, on: float, off: float, stricter: float) -> None:
     assert policy.freshness_lifetime(headers, 7, received_at=NOW, cdn=True) == on
-    assert policy.freshness_lifetime(headers, 7, received_at=NOW) == off
-    assert policy.is_fresh(headers, NOW, NOW + on - 0.5, 7, cdn=True) is (on > 0.5)
-    assert not policy.is_fresh(headers, NOW, NOW + on + 0.5, 7, cdn=True)
+    assert policy.freshness_lifetime(headers, 7, received_at=NOW, cdn=False) == off
+    assert policy.freshness_lifetime(headers, 7, received_at=NOW, cdn="stricter") == stricter
+    assert policy.freshness_lifetime(headers, 7, received_at=NOW) == stricter
+    for mode, lifetime in ((True, on), ("stricter", stricter)):
+        assert policy.is_fresh(headers, NOW, NOW + lifetime - 0.5, 7, cdn=mode) is (lifetime > 0.5)
+        assert not policy.is_fresh(headers, NOW, NOW + lifetime + 0.5, 7, cdn=mode)
 
 
 @pytest.mark.parametrize(
-    ("headers", "on", "off"),
+    ("headers", "on", "off", "stricter"),
     [
-        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=0")), None, 3600.0),
-        (H(("Cache-Control", "max-age=0"), (CDN, "max-age=30")), 30.0, None),
-        (H(("Cache-Control", "max-age=30"), (CDN, "max-age=60"), ("ETag", '"x"')), 60.0 + 600, 30.0 + 600),
+        (H(("Cache-Control", "max-age=3600"), (CDN, "max-age=0")), None, 3600.0, None),
+        (H(("Cache-Control", "max-age=0"), (CDN, "max-age=30")), 30.0, None, None),
+        (
+            H(("Cache-Control", "max-age=30"), (CDN, "max-age=60"), ("ETag", '"x"')),
+            60.0 + 600,
+            30.0 + 600,
+            30.0 + 600,
+        ),
+        (H(DATED, ("Expires", date(NOW - 10)), (CDN, "max-age=60")), 60.0, None, None),
     ],
 )
-def test_cdn_cache_control_store_timeout(headers: Headers, on: float | None, off: float | None) -> None:
+def test_cdn_cache_control_store_timeout(
+    headers: Headers, on: float | None, off: float | None, stricter: float | None
+) -> None:
     assert policy.store_timeout(headers, None, 0, cdn=True) == on
-    assert policy.store_timeout(headers, None, 0) == off
+    assert policy.store_timeout(headers, None, 0, cdn=False) == off
+    assert policy.store_timeout(headers, None, 0, cdn="stricter") == stricter
 
 
 def test_cdn_no_cache_is_never_fresh_and_public_there_skips_the_authorization_vary() -> None:
     headers = H(("Cache-Control", "max-age=60"), (CDN, "no-cache"))
-    assert policy.is_fresh(headers, NOW, NOW, 0)
+    assert policy.is_fresh(headers, NOW, NOW, 0, cdn=False)
     assert not policy.is_fresh(headers, NOW, NOW, 0, cdn=True)
+    assert not policy.is_fresh(headers, NOW, NOW, 0, cdn="stricter")
     authorized = req("GET", ("Authorization", "Bearer t"))
     public_for_cdn = H(("Cache-Control", "max-age=60"), (CDN, "public, max-age=60"))
     public_for_browsers = H(("Cache-Control", "public, max-age=60"), (CDN, "max-age=60"))
     assert not policy.needs_authorization_vary(authorized, public_for_cdn, cdn=True)
-    assert policy.needs_authorization_vary(authorized, public_for_cdn)
+    assert policy.needs_authorization_vary(authorized, public_for_cdn, cdn=False)
     assert policy.needs_authorization_vary(authorized, public_for_browsers, cdn=True)
+    # stricter: only Cache-Control's public lets an authorized answer be shared
+    assert policy.needs_authorization_vary(authorized, public_for_cdn, cdn="stricter")
+    assert not policy.needs_authorization_vary(authorized, public_for_browsers, cdn="stricter")

@@ -188,17 +188,19 @@ def test_store_set_cookie_must_be_a_bool(kind: str, cache: Any) -> None:
         Site(kind, cache, page(), store_set_cookie="yes")
 
 
-# -- cdn-*: RFC 9213 CDN-Cache-Control (CACHE_MIDDLEWARE_CDN_CACHE_CONTROL, off by default) --------------
+# -- cdn-*: RFC 9213 CDN-Cache-Control (CACHE_MIDDLEWARE_CDN_CACHE_CONTROL, "stricter" by default) --------
 
 CDN = "CDN-Cache-Control"
+MODES = {"cdn-on": True, "cdn-off": False, "cdn-stricter": "stricter"}
 
 
-@pytest.fixture(params=[True, False], ids=["cdn-on", "cdn-off"])
-def cdn(request: pytest.FixtureRequest, fresh_settings: None) -> bool:
+@pytest.fixture(params=list(MODES), ids=list(MODES))
+def cdn(request: pytest.FixtureRequest, fresh_settings: None) -> str:
     import cachemere
 
-    cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=request.param)
-    return bool(request.param)
+    if request.param != "cdn-stricter":  # the default: configured by not configuring it
+        cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=MODES[request.param])
+    return str(request.param)
 
 
 @pytest.fixture
@@ -220,25 +222,38 @@ def _hits_after(
     return site, sent
 
 
-def test_cdn_max_age_beats_cache_control_max_age(kind: str, cache: Any, cdn: bool) -> None:
+def _calls(cdn: str, on: int, off: int, stricter: int) -> int:
+    return {"cdn-on": on, "cdn-off": off, "cdn-stricter": stricter}[cdn]
+
+
+def test_cdn_max_age_against_cache_control_max_age(kind: str, cache: Any, cdn: str) -> None:
     site, sent = _hits_after(kind, cache, [("Cache-Control", "max-age=3600"), (CDN, "max-age=1")], 10)
-    assert site.calls == (2 if cdn else 1)
+    assert site.calls == _calls(cdn, on=2, off=1, stricter=2)  # shorter: on and stricter obey it
     # both fields go downstream unchanged: a CDN in front obeys the one, browsers the other
     assert sent[CDN] == "max-age=1" and sent["Cache-Control"] == "max-age=3600"
     longer, _ = _hits_after(kind, cache, [("Cache-Control", "max-age=1"), (CDN, "max-age=3600")], 10, "/b")
-    assert longer.calls == (1 if cdn else 2)
+    assert longer.calls == _calls(cdn, on=1, off=2, stricter=2)  # longer: stricter never lengthens
 
 
-def test_private_page_with_a_cdn_max_age_is_stored_only_when_on(kind: str, cache: Any, cdn: bool) -> None:
+def test_private_page_with_a_cdn_max_age_is_stored_only_when_on(kind: str, cache: Any, cdn: str) -> None:
     site, sent = _hits_after(kind, cache, [("Cache-Control", "private"), (CDN, "max-age=60")], 10)
-    assert site.calls == (1 if cdn else 2)
+    assert site.calls == _calls(cdn, on=1, off=2, stricter=2)
     # no max-age/Expires is added to what the app marked private, whichever field governs here
     assert sent["Cache-Control"] == "private" and "Expires" not in sent and sent[CDN] == "max-age=60"
 
 
+def test_a_cdn_only_lifetime_is_kept_here_and_not_given_to_browsers(kind: str, cache: Any, cdn: str) -> None:
+    site, sent = _hits_after(kind, cache, [(CDN, "max-age=60")], 10)  # cache_timeout=0: nothing else
+    assert site.calls == _calls(cdn, on=1, off=2, stricter=1)
+    # addressed to shared caches only, like an s-maxage alone: no max-age/Expires added downstream
+    assert "Cache-Control" not in sent and "Expires" not in sent and sent[CDN] == "max-age=60"
+    expired, _ = _hits_after(kind, cache, [(CDN, "max-age=60")], 61, "/b")
+    assert expired.calls == 2
+
+
 @pytest.mark.parametrize("invalid", ["max-age=10000, &&&&&", 'max-age="10000"', "max-age =10000", ""])
 def test_an_invalid_cdn_cache_control_falls_back_to_cache_control(
-    kind: str, cache: Any, cdn: bool, invalid: str
+    kind: str, cache: Any, cdn: str, invalid: str
 ) -> None:
     refused, _ = _hits_after(kind, cache, [("Cache-Control", "no-store"), (CDN, invalid)], 1)
     assert refused.calls == 2
@@ -246,11 +261,16 @@ def test_an_invalid_cdn_cache_control_falls_back_to_cache_control(
     assert kept.calls == 1
 
 
-def test_cdn_no_store_prevents_storing_what_cache_control_allows(kind: str, cache: Any, cdn: bool) -> None:
+def test_cdn_no_store_prevents_storing_what_cache_control_allows(kind: str, cache: Any, cdn: str) -> None:
     fresh = [("Cache-Control", "max-age=10000"), ("Expires", http_date(NOW + 10000))]
     site, sent = _hits_after(kind, cache, [*fresh, (CDN, "no-store")], 1)
-    assert site.calls == (2 if cdn else 1)
+    assert site.calls == _calls(cdn, on=2, off=1, stricter=2)
     assert sent[CDN] == "no-store"
+
+
+def test_cache_control_no_store_beats_a_cdn_max_age_unless_on(kind: str, cache: Any, cdn: str) -> None:
+    site, _ = _hits_after(kind, cache, [("Cache-Control", "no-store"), (CDN, "max-age=60")], 1)
+    assert site.calls == _calls(cdn, on=1, off=2, stricter=2)
 
 
 def test_cdn_max_age_zero_beats_a_future_expires_and_counts_an_upstream_age(
@@ -277,7 +297,7 @@ def test_the_cdn_setting_is_read_when_the_middleware_is_built(fresh_settings: No
     from cachemere.exceptions import ImproperlyConfigured
     from cachemere.http.core import Config
 
-    assert Config().cdn_cache_control is False  # off by default: the field is addressed to CDNs
+    assert Config().cdn_cache_control == "stricter"  # by default only where it is stricter
     cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=True)
     built = Config()
     cachemere.configure(CACHE_MIDDLEWARE_CDN_CACHE_CONTROL=False)

@@ -133,7 +133,7 @@ _UNSET: Final[Any] = object()
 
 # CACHE_MIDDLEWARE_CDN_CACHE_CONTROL for callers of fetch/update that pass no Config value,
 # remembered until the settings change so such a call costs no settings lookup.
-_cdn_setting: list[bool] = []
+_cdn_setting: list[policy.CdnMode] = []
 _cdn_listening: list[bool] = []
 
 
@@ -141,7 +141,7 @@ def _forget_cdn_setting() -> None:
     _cdn_setting.clear()
 
 
-def _cdn_default() -> bool:
+def _cdn_default() -> policy.CdnMode:
     if not _cdn_setting:
         if not _cdn_listening:
             _global_settings.on_change(_forget_cdn_setting)
@@ -150,10 +150,12 @@ def _cdn_default() -> bool:
     return _cdn_setting[0]
 
 
-def _cdn_flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ImproperlyConfigured(f"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL must be True or False, got {value!r}")
-    return value
+def _cdn_flag(value: Any) -> policy.CdnMode:
+    if not isinstance(value, bool) and value != policy.STRICTER:
+        raise ImproperlyConfigured(
+            f"CACHE_MIDDLEWARE_CDN_CACHE_CONTROL must be 'stricter', True or False, got {value!r}"
+        )
+    return value if isinstance(value, bool) else policy.STRICTER
 
 
 #: Where a page-cache layer reads its settings: None for the global settings (read when used),
@@ -197,9 +199,12 @@ def _check_page_settings(source: SettingsSource, where: str) -> None:
     for name in ("CACHE_MIDDLEWARE_KEY_PREFIX", "CACHE_MIDDLEWARE_ALIAS", "LANGUAGE_CODE", "TIME_ZONE"):
         if not isinstance(getattr(source, name), str):
             raise bad(name, "a str")
-    for name in ("USE_I18N", "USE_TZ", "CACHE_MIDDLEWARE_CDN_CACHE_CONTROL"):
+    for name in ("USE_I18N", "USE_TZ"):
         if not isinstance(getattr(source, name), bool):
             raise bad(name, "True or False")
+    cdn = source.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL
+    if not isinstance(cdn, bool) and cdn != policy.STRICTER:
+        raise bad("CACHE_MIDDLEWARE_CDN_CACHE_CONTROL", "'stricter', True or False")
     hosts = source.ALLOWED_HOSTS
     if not isinstance(hosts, (list, tuple)) or not all(isinstance(host, str) for host in hosts):
         raise bad("ALLOWED_HOSTS", 'a list of host names (["example.com"])')
@@ -223,8 +228,8 @@ class Config:
     settings; given as None they mean ``""`` and ``"default"`` (Django's
     CacheMiddleware, hence cache_page).  ``cache`` (an instance or an alias)
     beats ``cache_alias``.  ``cdn_cache_control`` not given means the
-    ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting (default False): obey a
-    response's valid ``CDN-Cache-Control`` over its Cache-Control (RFC 9213).
+    ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting (default ``"stricter"``): how a
+    response's valid ``CDN-Cache-Control`` is read (:data:`policy.CdnMode`).
 
     ``settings`` (see :func:`page_settings`) is where every setting is read:
     by default the global settings, of which ``ALLOWED_HOSTS``, ``USE_I18N``,
@@ -249,7 +254,7 @@ class Config:
         cache: BaseCache | str | None = None,
         max_body_size: int | None = None,
         store_set_cookie: bool = False,
-        cdn_cache_control: bool | None = None,
+        cdn_cache_control: policy.CdnMode | None = None,
         *,
         settings: SettingsArg = None,
         caches: CacheHandler | None = None,
@@ -282,9 +287,9 @@ class Config:
         self.store_set_cookie = store_set_cookie
         if cdn_cache_control is None:
             cdn_cache_control = _cdn_flag(source.CACHE_MIDDLEWARE_CDN_CACHE_CONTROL)
-        elif not isinstance(cdn_cache_control, bool):
-            raise TypeError(f"cdn_cache_control must be True or False, got {cdn_cache_control!r}")
-        self.cdn_cache_control: bool = cdn_cache_control
+        elif not isinstance(cdn_cache_control, bool) and cdn_cache_control != policy.STRICTER:
+            raise TypeError(f"cdn_cache_control must be 'stricter', True or False, got {cdn_cache_control!r}")
+        self.cdn_cache_control: policy.CdnMode = cdn_cache_control
 
 
 AppT = TypeVar("AppT")
@@ -397,14 +402,14 @@ def _host_allowed(host: str, allowed: Sequence[str]) -> bool:
 # (headers without Age, age when stored, freshness lifetime, has a validator), per stored
 # (headers, stored_at): a locmem hit returns the very tuple stored, so this parses nothing twice.
 _Facts = tuple[tuple[tuple[str, str], ...], float, float, bool]
-_FactsKey = tuple[tuple[tuple[str, str], ...], float, float, "float | None", bool]
+_FactsKey = tuple[tuple[tuple[str, str], ...], float, float, "float | None", policy.CdnMode]
 _facts: dict[_FactsKey, _Facts] = {}
 _FACTS_SIZE: Final = 2048
 
 
 def _facts_of(
     headers: tuple[tuple[str, str], ...], stored_at: float, default: float, page_timeout: float | None,
-    cdn: bool,
+    cdn: policy.CdnMode,
 ) -> _Facts:
     memo_key = (headers, stored_at, default, page_timeout, cdn)
     facts = _facts.get(memo_key)
@@ -485,7 +490,7 @@ def fetch(
     default_timeout: float,
     page_timeout: float | None = None,
     *,
-    cdn_cache_control: bool | None = None,
+    cdn_cache_control: policy.CdnMode | None = None,
     settings: SettingsSource | None = None,
 ) -> Logic[Hit | Miss | None]:
     """Look ``request`` up: a :class:`Hit` to send, a :class:`Miss` to answer, or None.
@@ -581,7 +586,7 @@ def update(
     store: bool = True,
     store_set_cookie: bool = False,
     *,
-    cdn_cache_control: bool | None = None,
+    cdn_cache_control: policy.CdnMode | None = None,
     settings: SettingsSource | None = None,
 ) -> Logic[bool]:
     """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from functools import lru_cache
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple, TypeAlias
 
 from cachemere.http.headers import (
     DELTA_SECONDS_MAX,
@@ -147,8 +147,16 @@ def _directives(headers: Headers) -> _Directives:
 
 # -- RFC 9213 targeted field ------------------------------------------------------------------------------
 
-#: The targeted field (RFC 9213 §3) this cache obeys when told to (``cdn=True`` below).
+#: The targeted field (RFC 9213 §3) this cache reads: see :data:`CdnMode`.
 CDN_CACHE_CONTROL: Final = "CDN-Cache-Control"
+
+#: How a valid ``CDN-Cache-Control`` is read (the ``CACHE_MIDDLEWARE_CDN_CACHE_CONTROL`` setting):
+#: ``"stricter"`` (the default) only where it is stricter than Cache-Control: its prohibitions and a
+#: shorter lifetime count, and its lifetime when Cache-Control and Expires state none; it never
+#: overrides a Cache-Control prohibition or lengthens a Cache-Control lifetime.  ``True`` obeys it
+#: instead of Cache-Control, as a CDN does (RFC 9213 §2.1); ``False`` ignores it.
+CdnMode: TypeAlias = "bool | Literal['stricter']"
+STRICTER: Final = "stricter"
 
 # RFC 8941 §3.1.2 / §3.3: a dictionary key, a token, a number; the value grammar is tried
 # at a position, never on the whole field, so nothing here backtracks.
@@ -310,19 +318,51 @@ def _parse_targeted(value: str) -> _Directives | None:
     return _Directives(frozenset(members), lifetimes["s-maxage"], lifetimes["max-age"])
 
 
-def _governing(headers: Headers, cdn: bool) -> tuple[_Directives, bool]:
-    """The directives this cache obeys, and whether they came from the targeted field.
+def _governing(headers: Headers, cdn: CdnMode) -> tuple[_Directives, bool]:
+    """The directives this cache obeys, and whether Expires and Pragma are already accounted for.
 
-    With ``cdn``, a valid ``CDN-Cache-Control`` replaces Cache-Control, and Expires and Pragma
-    are ignored too (RFC 9213 §2.1: the targeted field wins entirely); otherwise Cache-Control.
+    ``cdn`` True: a valid ``CDN-Cache-Control`` replaces Cache-Control, Expires and Pragma (RFC 9213
+    §2.1: the targeted field wins entirely).  ``"stricter"``: a valid one is merged into them, only
+    where it is stricter (:func:`_stricter`).  Otherwise, and without a valid field: Cache-Control.
     """
     if cdn:
         value = headers.get(CDN_CACHE_CONTROL)
         if value:
             targeted = _parse_targeted(value)
             if targeted is not None:
-                return targeted, True
+                return (_stricter(headers, targeted) if cdn == STRICTER else targeted), True
     return _directives(headers), False
+
+
+def _targeted_names(headers: Headers) -> frozenset[str]:
+    targeted = _parse_targeted(headers.get(CDN_CACHE_CONTROL) or "")
+    return frozenset() if targeted is None else targeted.names
+
+
+def _stricter(headers: Headers, targeted: _Directives) -> _Directives:
+    """Cache-Control (with Expires and Pragma) tightened by a valid targeted field, never loosened.
+
+    Every prohibition of either field holds; ``public`` counts only from Cache-Control; the lifetime
+    is the shorter of the two, or the targeted field's when Cache-Control and Expires give none.
+    """
+    base = _directives(headers)
+    if base.s_maxage == _INVALID or (base.s_maxage == _ABSENT and base.max_age == _INVALID):
+        return base  # malformed: refused, or stale, exactly as without the targeted field
+    names = set(base.names) | (targeted.names - {"public"})
+    if "Cache-Control" not in headers:
+        pragma = headers.get("Pragma")
+        if pragma and "no-cache" in _parse_request_directive_names(pragma):
+            names.add("no-cache")
+    lifetimes = [
+        life
+        for life in (
+            _explicit_lifetime(base, headers, None),
+            _explicit_lifetime(targeted, headers, None, True),
+        )
+        if life is not None
+    ]
+    max_age = int(min(min(lifetimes), _MAX_DELTA)) if lifetimes else _ABSENT
+    return _Directives(frozenset(names), _ABSENT, max_age)
 
 
 # Dates from stored pages repeat on every hit: parse each distinct value once.
@@ -389,7 +429,12 @@ def _unkeyed_routing_header(request: Request, headers: Headers) -> str | None:
 
 
 def store_refusal(
-    status: int, headers: Headers, request: Request, *, allow_set_cookie: bool = False, cdn: bool = False
+    status: int,
+    headers: Headers,
+    request: Request,
+    *,
+    allow_set_cookie: bool = False,
+    cdn: CdnMode = STRICTER,
 ) -> str | None:
     """Why the response to ``request`` must not be stored, or None when it may be.
 
@@ -413,7 +458,8 @@ def store_refusal(
     # qualified private="Set-Cookie" / no-cache="Set-Cookie" is treated as the unqualified directive.
     for name in ("no-store", "private", "no-cache"):
         if name in parsed.names:
-            return field + name
+            # "stricter" merges both fields (and Pragma): name the one that said it.
+            return field + name if cdn is True or name in _targeted_names(headers) else name
     pragma = None if targeted or "Cache-Control" in headers else headers.get("Pragma")
     if pragma and "no-cache" in _parse_request_directive_names(pragma):
         # An HTTP/1.0 origin's only way to say no-cache (RFC 9111 §5.4 keeps it for compatibility).
@@ -446,7 +492,7 @@ def _explicit_only(status: int) -> bool:
     return status in _EXPLICIT_ONLY_STATUSES or (200 <= status < 300 and status != 206)
 
 
-def needs_authorization_vary(request: Request, headers: Headers, *, cdn: bool = False) -> bool:
+def needs_authorization_vary(request: Request, headers: Headers, *, cdn: CdnMode = STRICTER) -> bool:
     """True when the response must gain ``Vary: Authorization`` before it is stored (Django 6.1).
 
     A request with a non-empty ``Authorization`` is cached per credential unless the response is
@@ -511,7 +557,7 @@ def _explicit_lifetime(
 
 
 def freshness_lifetime(
-    headers: Headers, default: float, *, received_at: float | None = None, cdn: bool = False
+    headers: Headers, default: float, *, received_at: float | None = None, cdn: CdnMode = STRICTER
 ) -> float:
     """Seconds the response stays fresh: s-maxage > max-age > (Expires - Date) > ``default``.
 
@@ -527,7 +573,7 @@ def freshness_lifetime(
 
 
 def store_timeout(
-    headers: Headers, page_timeout: float | None, default: float, *, cdn: bool = False
+    headers: Headers, page_timeout: float | None, default: float, *, cdn: CdnMode = STRICTER
 ) -> float | None:
     """Seconds to keep the page in the backend, or None for "do not store".
 
@@ -582,7 +628,7 @@ def is_fresh(
     default: float,
     *,
     page_timeout: float | None = None,
-    cdn: bool = False,
+    cdn: CdnMode = STRICTER,
 ) -> bool:
     """True when the stored page may be served without asking the app (RFC 9111 §4.2).
 
@@ -704,6 +750,13 @@ def invalidates(method: str, status: int) -> bool:
     return method not in SAFE_METHODS and 200 <= status < 400
 
 
+def _targeted_lifetime(headers: Headers) -> bool:
+    """True when a valid CDN-Cache-Control states a lifetime (for shared caches, not browsers)."""
+    value = headers.get(CDN_CACHE_CONTROL)
+    targeted = _parse_targeted(value) if value else None
+    return targeted is not None and (targeted.max_age != _ABSENT or targeted.s_maxage != _ABSENT)
+
+
 def add_downstream_headers(headers: Headers, timeout: float) -> None:
     """Add ``Expires`` (if absent) and a min-merged ``max-age`` for downstream caches, as Django's
     ``patch_response_headers`` does, unless that would make the response more cacheable than the app
@@ -714,7 +767,7 @@ def add_downstream_headers(headers: Headers, timeout: float) -> None:
     parsed = _directives(headers)
     if parsed.names & {"private", "no-store", "no-cache"} or "Set-Cookie" in headers:
         return
-    if parsed.s_maxage != _ABSENT and parsed.max_age == _ABSENT:
+    if parsed.max_age == _ABSENT and (parsed.s_maxage != _ABSENT or _targeted_lifetime(headers)):
         return
     if "Expires" in headers:
         expires = _date(headers, "Expires")
