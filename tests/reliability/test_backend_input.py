@@ -18,7 +18,7 @@ import hashlib
 import pickle
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class PicklingRaises:
         raise RuntimeError("this object refuses to be pickled")
 
 
-UNPICKLABLE = {
+UNPICKLABLE: dict[str, Callable[[], Any]] = {
     "lambda": lambda: (lambda: 1),
     "lock": threading.Lock,
     "raises": PicklingRaises,
@@ -192,7 +192,7 @@ def _file_of(cache: Any, key: str) -> Path:
     return Path(cache.directory) / digest[:2] / f"{digest}.cache"
 
 
-CORRUPTIONS = {
+CORRUPTIONS: dict[str, Callable[[bytes, bytes], bytes]] = {
     "truncated": lambda data, other: data[: len(data) // 2],
     "last byte flipped": lambda data, other: data[:-1] + bytes([data[-1] ^ 1]),
     "payload byte flipped": lambda data, other: data[:20] + bytes([data[20] ^ 0x40]) + data[21:],
