@@ -20,6 +20,8 @@ path                what it answers                                   the page c
 /public-auth/<n>    the same for all authorized users, ``public``     store it, share it
 /strict/<n>         as /shared; a method but GET, HEAD and POST       never store its answer
                     (``get`` too) is a 404 with max-age=60            under GET's key
+/stream/<n>         the cookie's user, ``max-age=60`` but no Vary,    never store it (streamed)
+                    streamed: no Content-Length, in 3 chunks
 /health             ``ok``, ``no-store``                              pass it through
 ==================  ================================================  ==========================
 
@@ -62,9 +64,9 @@ __all__ = [
 
 ANYONE: Final = "anyone"
 #: Page kinds whose body is the requesting user's.
-PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth"})
+PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth", "stream"})
 #: Every page kind, as in the table above.
-KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict")
+KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict", "stream")
 _CACHE_CONTROL: Final = {
     "shared": "max-age=60",
     "cookie": "max-age=60",
@@ -73,6 +75,7 @@ _CACHE_CONTROL: Final = {
     "auth": "max-age=60",
     "public-auth": "public, max-age=60",
     "strict": "max-age=60",
+    "stream": "max-age=60",
 }
 _renders = itertools.count()
 #: Seconds each page render waits, as a page doing its queries would (``PAGE_RENDER_MS``; default 0).
@@ -157,7 +160,7 @@ def render(method: str, host: str, path: str, query: str, headers: dict[str, str
             ("Allow", "GET, HEAD, POST"), ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
         ])  # fmt: skip
     extra = [("Cache-Control", _CACHE_CONTROL[kind])]
-    if kind in ("cookie", "private", "setcookie"):
+    if kind in ("cookie", "private", "setcookie", "stream"):
         user = _cookie_user(headers.get("cookie", ""))
     elif kind == "auth":
         user = _auth_user(headers.get("authorization", ""))
@@ -188,6 +191,19 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
+def _streamed(path: str, status: int) -> bool:
+    return status == 200 and path.startswith("/stream/")
+
+
+def _unsized(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in pairs if name != "Content-Length"]
+
+
+def _chunks(body: bytes) -> list[bytes]:
+    third = len(body) // 3 + 1
+    return [body[i : i + third] for i in range(0, len(body), third)]
+
+
 def _server_host(name: str, port: str, scheme: object) -> str:
     # Without a Host header, the host a framework reconstructs (PEP 3333's URL reconstruction).
     default = "443" if scheme == "https" else "80"
@@ -211,6 +227,9 @@ def _wsgi_view(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         str(environ.get("REQUEST_METHOD", "")), host, path,
         str(environ.get("QUERY_STRING", "")), headers,
     )  # fmt: skip
+    if _streamed(path, status):
+        start_response("200 OK", _unsized(pairs))
+        return iter(_chunks(body))  # no length and several chunks: a stream (PEP 3333)
     start_response(f"{status} {'OK' if status == 200 else 'Other'}", pairs)
     return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
 
@@ -241,6 +260,13 @@ async def _asgi_view(
         query.decode("latin-1"), headers,
     )  # fmt: skip
     encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+    if _streamed(str(scope["path"]), status):
+        unsized = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in _unsized(pairs)]
+        await send({"type": "http.response.start", "status": status, "headers": unsized})
+        for chunk in _chunks(body):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
     await send({"type": "http.response.start", "status": status, "headers": encoded})
     await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 

@@ -53,7 +53,8 @@ __all__ = [
 ]
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
-#: Request mix of the load: page kind -> weight.  HEAD and POST ride on the shared pages.
+#: Request mix of the load: page kind -> weight.  HEAD and POST ride on the shared pages; streamed
+#: pages (``/stream/<n>``) join with the weight :func:`run_load` is given for them.
 MIX = {
     "shared": 30,
     "cookie": 22,
@@ -360,15 +361,20 @@ def check_page(
         return "leak", f"{path} for {user.name}: Set-Cookie {cookie!r}"
     if kind != "setcookie" and cookie is not None:
         return "leak", f"{path} for {user.name}: unexpected Set-Cookie {cookie!r}"
-    if kind in ("private", "setcookie") and headers.get("Age") is not None:
+    age = headers.get("Age")
+    if kind in ("private", "setcookie", "stream") and age is not None:
         return "leak", f"{path} for {user.name}: a page that must never be stored came from the cache"
+    if age is not None and not (age.isdigit() and int(age) <= 61):
+        return "corrupt", f"{path}: Age {age!r} (pages are fresh for 60 s)"
     if method == "HEAD":
         return (
             None
             if body == b"" and length and headers.get("X-Body-Sha256")
             else ("corrupt", f"HEAD {path}: {body[:40]!r}")
         )
-    if length is None or int(length) != len(body):
+    if kind == "stream" and length is None:
+        pass  # streamed: its length is the checksum's business
+    elif length is None or int(length) != len(body):
         return "corrupt", f"{path}: Content-Length {length}, body {len(body)} bytes"
     if hashlib.sha256(body).hexdigest() != headers.get("X-Body-Sha256"):
         return "corrupt", f"{path}: checksum mismatch ({len(body)} bytes)"
@@ -411,17 +417,21 @@ class _Tally:
     crashes: list[BaseException] = field(default_factory=list)
 
 
-def _worker(port: int, users: list[User], pages: int, until: float, seed: int, tally: _Tally) -> None:
+def _worker(
+    port: int, users: list[User], pages: int, until: float, seed: int, tally: _Tally, mix: dict[str, int]
+) -> None:
     try:
-        _requests(port, users, pages, until, seed, tally)
+        _requests(port, users, pages, until, seed, tally, mix)
     except BaseException as exc:
         tally.crashes.append(exc)
 
 
-def _requests(port: int, users: list[User], pages: int, until: float, seed: int, tally: _Tally) -> None:
+def _requests(
+    port: int, users: list[User], pages: int, until: float, seed: int, tally: _Tally, mix: dict[str, int]
+) -> None:
     rng = random.Random(seed)
     host = f"127.0.0.1:{port}"
-    names, weights = list(MIX), list(MIX.values())
+    names, weights = list(mix), list(mix.values())
     connection: http.client.HTTPConnection | None = None
     while time.monotonic() < until:
         choice = rng.choices(names, weights)[0]
@@ -508,19 +518,22 @@ def run_load(
     seed: int = 1,
     same_secret: int = 0,
     latencies: int = 0,
+    stream: int = 0,
 ) -> dict[str, Any]:
     """Load ``url`` for ``seconds`` from ``threads`` threads; every answer checked (see :func:`check_page`).
 
     ``pages`` pages of each kind; ``same_secret`` 1: users as :func:`make_users` makes them with it;
+    ``stream``: the weight of streamed pages in the mix (0: none; the others weigh 100 together);
     ``latencies`` 1: the result has every request's latency too (``latencies_ms``, and those
     of the hits alone in ``hit_latencies_ms``).
     """
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     people = make_users(users, seed, bool(same_secret))
+    mix = {**MIX, "stream": stream} if stream else MIX
     tally = _Tally()
     until = time.monotonic() + seconds
     workers = [
-        threading.Thread(target=_worker, args=(port, people, pages, until, seed * 1000 + i, tally))
+        threading.Thread(target=_worker, args=(port, people, pages, until, seed * 1000 + i, tally, mix))
         for i in range(threads)
     ]
     began = time.time()
@@ -624,6 +637,7 @@ def _main(argv: list[str]) -> None:
         ("seed", 1),
         ("same-secret", 0),
         ("latencies", 0),
+        ("stream", 0),
     ):
         load.add_argument(f"--{name}", type=int, default=default)
     serve = commands.add_parser("uvicorn", help="serve helpers.page_apps:asgi_app with uvicorn's workers")
@@ -635,7 +649,7 @@ def _main(argv: list[str]) -> None:
         return
     result = run_load(
         args.url, args.seconds, users=args.users, threads=args.threads, pages=args.pages, seed=args.seed,
-        same_secret=args.same_secret, latencies=args.latencies,
+        same_secret=args.same_secret, latencies=args.latencies, stream=args.stream,
     )  # fmt: skip
     json.dump(result, sys.stdout)
 

@@ -80,3 +80,14 @@ def test_users_whose_cookies_differ_in_one_character_never_share_a_page(
     )
     assert result["leaks"] == result["corrupt"] == 0, result["samples"]
     assert result["kind_hits"].get("cookie", 0) > 0 and result["kind_hits"].get("auth", 0) > 0
+
+
+def test_streamed_pages_under_gunicorn_arrive_whole_and_are_never_stored(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    # Per-user pages with max-age but no Vary, streamed (no Content-Length, several chunks): the
+    # page cache must pass them through, never store them.  (uvicorn: test_page_asgi_stream.py.)
+    result, _ = loaded("gunicorn", "redis", location("redis", redis, tmp_path), tmp_path, stream=20)
+    assert result["kinds"].get("stream", 0) > 0
+    assert result["leaks"] == result["corrupt"] == 0, result["samples"]
+    assert result["kind_hits"].get("stream", 0) == 0
