@@ -41,6 +41,7 @@ def test_with_the_degrade_option_a_crash_is_only_misses(backends: Backends, name
     assert len(report.faults) == 2
     assert report.problems() == []
     assert report.caller_errors == 0  # not one exception reached a caller
+    assert report.lost_during_faults + report.incr_misses > 0  # the outages were seen: as misses
     assert report.recovery  # every worker saw the backend work after each restart
 
 
