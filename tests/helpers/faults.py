@@ -171,6 +171,21 @@ class Backends:
         raise ValueError(f"{name!r} has no server")
 
 
+    def hang(self, name: str, times: int = 1) -> Callable[[float], list[Fault]]:
+        """An injector that freezes ``name``'s server (SIGSTOP) for a while, then lets it go on (SIGCONT).
+
+        Connections stay open and nothing answers: callers wait for their
+        socket timeout instead of being refused.
+        """
+        if name == "redis":
+            assert self.redis is not None and self.redis.pid is not None
+            pid = self.redis.pid
+        else:
+            assert self.memcached is not None
+            pid = int(self.memcached.pidfile.read_text())
+        return crash(lambda: os.kill(pid, signal.SIGSTOP), lambda: os.kill(pid, signal.SIGCONT), times)
+
+
 def make_table(databases: dict[str, Any], table: str) -> None:
     from cachemere.cli.createcachetable import create_table
 

@@ -59,6 +59,21 @@ def test_without_it_a_crash_raises_the_documented_type(
     assert report.recovery
 
 
+@pytest.mark.parametrize("degrade", [True, False], ids=["degrade", "raise"])
+@pytest.mark.parametrize("name", ["redis", "pymemcache"])
+def test_a_frozen_server_is_a_timeout(backends: Backends, name: str, degrade: bool) -> None:
+    """SIGSTOP: the server keeps its connections but answers nothing until SIGCONT."""
+    timeouts = {"socket_timeout": 0.3} if name == "redis" else {"timeout": 0.3}
+    target = backends.target(name, degrade=degrade, **timeouts)
+    report = run_load(target, seconds=2.5, inject=backends.hang(name))
+    assert report.problems() == []
+    assert report.recovery
+    if degrade:
+        assert report.caller_errors == 0 and report.lost_during_faults > 0
+    else:
+        assert sum(report.fault_errors.values()) > 0
+
+
 # -- processes killed mid-write --------------------------------------------------
 
 KEYS = [f"key-{i}" for i in range(150)]
