@@ -81,6 +81,14 @@ def _load_rows(backends: Any, seconds: float) -> list[list[str]]:
         rows.append(row(name, label, report, "n/a (counter lost)" if not degrade and name != "postgres"
                         else "n/a"))  # fmt: skip
         _progress(rows[-1])
+    for name, degrade in [("redis", True), ("redis", False), ("pymemcache", True), ("pymemcache", False)]:
+        timeouts = {"socket_timeout": 0.3} if name == "redis" else {"timeout": 0.3}
+        label = "server frozen (SIGSTOP), 0.3 s timeouts, " + ("degrade option on" if degrade else
+                                                                "no degrade option")  # fmt: skip
+        report = run_load(backends.target(name, degrade=degrade, **timeouts), seconds,
+                          inject=backends.hang(name, crashes))  # fmt: skip
+        rows.append(row(name, label, report, "n/a"))
+        _progress(rows[-1])
     return rows
 
 
