@@ -2,9 +2,12 @@
 
 :class:`Backends` starts one redis, one memcached and one PostgreSQL cluster
 (stopped by PID at the end) and makes a :class:`~load.Target` for every
-backend: ``target("redis", IGNORE_EXCEPTIONS=True)``.  :func:`crash` makes an
+backend: ``target("redis", degrade=True)``.  ``Backends.crash`` makes an
 injector for :func:`load.run_load` that SIGKILLs a server and starts it again
-on the same port.  :func:`tmpfs` mounts a small file system to fill up.
+on the same port, ``Backends.hang`` one that freezes it (SIGSTOP, SIGCONT).
+:func:`kill_writers_repeatedly` SIGKILLs forked writers of a file or SQLite
+cache at random moments; :func:`tmpfs` mounts a small file system to fill up
+(``mount -t tmpfs``: the tests run as root, as scripts/test does).
 """
 
 from __future__ import annotations
