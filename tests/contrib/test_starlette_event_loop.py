@@ -48,6 +48,9 @@ class LoopBlockingRedis(RedisCache):
     async def aset(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> None:
         self.set(key, value, timeout, version)
 
+    async def aget_many(self, keys: Any, version: Any = None) -> Any:
+        return self.get_many(keys, version)
+
 
 class GatedProxy:
     """A TCP proxy to redis that forwards each client chunk only after ``ticks`` has moved on."""

@@ -22,6 +22,7 @@ from cachemere.http.keys import (
     alearn_cache_key,
     cache_header_key,
     cache_page_key,
+    generation_key,
     get_cache_key,
     get_cache_key_logic,
     header_list_for,
@@ -473,8 +474,20 @@ def test_language_keys_on_a_real_cache(cache: BaseCache) -> None:
 # -- the logic's steps, and the public wrappers' defaults ------------------------------
 
 
-def test_learn_logic_yields_one_set_step_and_defaults_the_timeout() -> None:
+def test_learn_logic_reads_the_generation_then_sets_the_header_list() -> None:
     logic = learn_cache_key_logic(req(method="HEAD"), Headers([("Vary", "Pony")]), None, "p", settings=PLAIN)
+    assert next(logic) == ("get", (generation_key(req(), "p"),))
+    step = logic.send(None)  # never invalidated
+    assert step == ("set", (cache_header_key(req(), "p", settings=PLAIN), ["HTTP_PONY"], 600))
+    with pytest.raises(StopIteration) as done:
+        logic.send(True)
+    assert done.value.value == f"views.decorators.cache.cache_page.p.HEAD.{URL_HASH}.{ABSENT_ONE}"
+
+
+def test_learn_logic_with_the_lookups_generation_yields_one_set_step() -> None:
+    logic = learn_cache_key_logic(
+        req(method="HEAD"), Headers([("Vary", "Pony")]), None, "p", settings=PLAIN, generation=None
+    )
     step = next(logic)
     assert step == ("set", (cache_header_key(req(), "p", settings=PLAIN), ["HTTP_PONY"], 600))
     with pytest.raises(StopIteration) as done:
@@ -482,12 +495,39 @@ def test_learn_logic_yields_one_set_step_and_defaults_the_timeout() -> None:
     assert done.value.value == f"views.decorators.cache.cache_page.p.HEAD.{URL_HASH}.{ABSENT_ONE}"
 
 
-def test_get_logic_yields_one_get_step() -> None:
+def test_get_logic_reads_the_header_list_and_the_generation_in_one_step() -> None:
     logic = get_cache_key_logic(req(), "p", "HEAD", settings=PLAIN)
-    assert next(logic) == ("get", (cache_header_key(req(), "p", settings=PLAIN),))
+    header_key = cache_header_key(req(), "p", settings=PLAIN)
+    assert next(logic) == ("get_many", ([header_key, generation_key(req(), "p")],))
     with pytest.raises(StopIteration) as done:
-        logic.send([])
+        logic.send({header_key: []})
     assert done.value.value == f"views.decorators.cache.cache_page.p.HEAD.{URL_HASH}.{NOTHING}"
+
+
+def test_a_generation_changes_the_page_key_and_nothing_else() -> None:
+    header_key = cache_header_key(req(), "p", settings=PLAIN)
+    keys = []
+    for generation in (None, "g1", "g2"):
+        logic = get_cache_key_logic(req(), "p", "GET", settings=PLAIN)
+        next(logic)
+        with pytest.raises(StopIteration) as done:
+            logic.send({header_key: [], generation_key(req(), "p"): generation})
+        keys.append(done.value.value)
+        learn = learn_cache_key_logic(req(), Headers(), None, "p", settings=PLAIN, generation=generation)
+        next(learn)
+        with pytest.raises(StopIteration) as learnt:
+            learn.send(True)
+        assert learnt.value.value == done.value.value  # store and lookup agree
+    assert keys[0] == f"views.decorators.cache.cache_page.p.GET.{URL_HASH}.{NOTHING}"  # Django's
+    assert len(set(keys)) == 3 and all(
+        k.startswith(f"views.decorators.cache.cache_page.p.GET.{URL_HASH}.") for k in keys
+    )
+    # a generation that is not a str is not ours: as if never invalidated
+    logic = get_cache_key_logic(req(), "p", "GET", settings=PLAIN)
+    next(logic)
+    with pytest.raises(StopIteration) as done:
+        logic.send({header_key: [], generation_key(req(), "p"): 7})
+    assert done.value.value == keys[0]
 
 
 def test_backend_errors_reach_the_caller() -> None:
@@ -519,7 +559,8 @@ def test_wrappers_default_to_the_middleware_settings(fresh_settings: None, tmp_p
     assert get_cache_key(req(), cache="default") is None
     assert get_cache_key(req(), key_prefix="") is None
     logic = learn_cache_key_logic(req(), Headers(), None, "site")
-    assert next(logic)[1][2] == 42
+    next(logic)  # the generation
+    assert logic.send(None)[1][2] == 42
 
 
 class _Response:

@@ -56,9 +56,7 @@ def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Requ
     if root and not path.startswith(root):
         path = root + path
     query = scope.get("query_string", b"")
-    return Request(
-        scope.get("method", "GET"), scheme, host, path, query.decode("latin-1"), headers, has_body
-    )
+    return Request(scope.get("method", "GET"), scheme, host, path, query.decode("latin-1"), headers, has_body)
 
 
 def _encoded(headers: Any) -> list[tuple[bytes, bytes]]:
@@ -179,6 +177,7 @@ class _Update:
                     miss.request, status, headers, body, config.key_prefix,
                     config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
                     cdn_cache_control=config.cdn_cache_control, settings=config.settings,
+                    generation=miss.generation,
                 ),
             )  # fmt: skip
             passing = True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Final, Generic, TypeVar
@@ -28,7 +29,14 @@ from ..handler import CacheHandler
 from ..handler import caches as _global_caches
 from . import i18n, policy
 from .headers import get_max_age, patch_vary_headers
-from .keys import cache_header_key, get_cache_key_logic, learn_cache_key_logic, pin_locale
+from .keys import (
+    READ_GENERATION,
+    cache_header_key,
+    generation_key,
+    learn_cache_key_logic,
+    lookup_logic,
+    pin_locale,
+)
 from .messages import Headers, Request
 
 __all__ = [
@@ -78,10 +86,11 @@ class Miss:
     ``conditions`` (If-None-Match / If-Modified-Since) to the request it passes on,
     and turns a 304 from the app into :func:`refreshed_page`.  ``revalidated`` is
     set by the adapter when that happened, so the outer update knows the client
-    may get a 304 of its own.
+    may get a 304 of its own.  ``generation`` is the URL's when the request
+    arrived (see :func:`invalidate`); the answer is stored under it.
     """
 
-    __slots__ = ("conditions", "request", "revalidated", "stale", "store")
+    __slots__ = ("conditions", "generation", "request", "revalidated", "stale", "store")
 
     def __init__(
         self,
@@ -89,11 +98,13 @@ class Miss:
         store: bool,
         stale: Page | None = None,
         conditions: Sequence[tuple[str, str]] = (),
+        generation: str | None = None,
     ) -> None:
         self.request = request
         self.store = store
         self.stale = stale
         self.conditions = conditions
+        self.generation = generation
         self.revalidated = False
 
 
@@ -408,7 +419,10 @@ _FACTS_SIZE: Final = 2048
 
 
 def _facts_of(
-    headers: tuple[tuple[str, str], ...], stored_at: float, default: float, page_timeout: float | None,
+    headers: tuple[tuple[str, str], ...],
+    stored_at: float,
+    default: float,
+    page_timeout: float | None,
     cdn: policy.CdnMode,
 ) -> _Facts:
     memo_key = (headers, stored_at, default, page_timeout, cdn)
@@ -446,9 +460,14 @@ def _is_conditional(request: Request) -> bool:
     return any(name.lower() in _CONDITIONAL for name, _ in request.headers)
 
 
-def _miss(request: Request, stale: Page | None = None, conditions: Sequence[tuple[str, str]] = ()) -> Miss:
+def _miss(
+    request: Request,
+    generation: str | None,
+    stale: Page | None = None,
+    conditions: Sequence[tuple[str, str]] = (),
+) -> Miss:
     # Whether the answer may be stored is asked only on a miss: a hit never needs it.
-    return Miss(request, policy.may_store_for(request), stale, conditions)
+    return Miss(request, policy.may_store_for(request), stale, conditions, generation)
 
 
 def _is_page(value: Any) -> bool:
@@ -510,20 +529,20 @@ def fetch(
     # left its override: fix the language and time zone now, as this lookup sees them.
     pin_locale(request, settings=settings)
     try:
-        key = yield from get_cache_key_logic(request, key_prefix, "GET", settings=settings)
+        key, generation = yield from lookup_logic(request, key_prefix, "GET", settings=settings)
         if key is None:
-            return _miss(request)
+            return _miss(request, generation)
         page = yield ("get", (key, None))
         if page is None and request.method == "HEAD":
             # A HEAD may be answered from a GET entry; a GET never from a HEAD entry.
-            key = yield from get_cache_key_logic(request, key_prefix, "HEAD", settings=settings)
+            key, generation = yield from lookup_logic(request, key_prefix, "HEAD", settings=settings)
             page = None if key is None else (yield ("get", (key, None)))
     except Exception:
         _log_failure("lookup", "page cache lookup failed for %s; serving uncached", request.path)
         # Not storing either: a backend that just failed would make this request wait twice.
         return Miss(request, store=False)
     if not _is_page(page):
-        return _miss(request)
+        return _miss(request, generation)
     status, headers, body, stored_at = page
     cdn = _cdn_default() if cdn_cache_control is None else cdn_cache_control
     base, initial_age, lifetime, has_validator = _facts_of(
@@ -533,8 +552,8 @@ def fetch(
     age = initial_age + max(0.0, now - stored_at)
     if age >= lifetime:
         if has_validator:
-            return _miss(request, page, policy.revalidation_headers(Headers(headers)))
-        return _miss(request)
+            return _miss(request, generation, page, policy.revalidation_headers(Headers(headers)))
+        return _miss(request, generation)
     age_pair = ("Age", str(int(age)))
     if _is_conditional(request) and policy.not_modified(request.headers, Headers(base)):
         kept = policy.not_modified_headers(Headers(base))
@@ -550,9 +569,7 @@ def refreshed_page(stale: Page, not_modified: Headers) -> tuple[int, Headers, by
     return stale[0], headers, stale[2]
 
 
-def client_answer(
-    miss: Miss, status: int, headers: Headers, body: bytes
-) -> tuple[int, Headers, bytes]:
+def client_answer(miss: Miss, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
     """What the client gets after :func:`update`: a 304 when a revalidated page meets its conditions."""
     revalidated = miss.revalidated and status == 200 and _is_conditional(miss.request)
     if revalidated and policy.not_modified(miss.request.headers, headers):
@@ -588,8 +605,11 @@ def update(
     *,
     cdn_cache_control: policy.CdnMode | None = None,
     settings: SettingsSource | None = None,
+    generation: Any = READ_GENERATION,
 ) -> Logic[bool]:
     """Decide on the app's answer to ``request``; store it if allowed.  Returns True when stored.
+
+    ``generation``: the :attr:`Miss.generation` of the lookup (read now when not given).
 
     ``headers`` is edited in place first, before any cache call, so the client
     gets the same headers whether or not the backend works: ``Expires`` and
@@ -629,7 +649,9 @@ def update(
     stored_body = b"" if request.method == "HEAD" else body
     page: Page = (status, policy.storable_headers(headers), stored_body, time.time())
     try:
-        key = yield from learn_cache_key_logic(request, headers, timeout, key_prefix, settings=settings)
+        key = yield from learn_cache_key_logic(
+            request, headers, timeout, key_prefix, settings=settings, generation=generation
+        )
         if not (yield from _remember_variant(request, key_prefix, key, timeout, settings)):
             logger.debug("page %s not stored: %d variants already", request.path, MAX_VARIANTS)
             return False
@@ -664,10 +686,19 @@ def _remember_variant(
 
 
 def invalidate(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> Logic[None]:
-    """Forget every stored variant (GET and HEAD) of ``request``'s URL (RFC 9111 §4.4)."""
+    """Forget every stored variant (GET and HEAD) of ``request``'s URL (RFC 9111 §4.4).
+
+    A new generation for the URL, in every language and time zone, comes first: page keys
+    include it, so every page stored before it, and every answer to a request that arrived
+    before it (its view may have read the old data), is under a key no lookup makes, however
+    stores and this invalidation interleave across processes.  It is kept without expiry (a
+    key per invalidated URL: the backend's eviction bounds them).  Then the variants listed in
+    the URL's index are deleted, to free their room at once.
+    """
     header_key = cache_header_key(request, key_prefix, settings=settings)
     index_key = header_key + _VARIANTS_SUFFIX
     try:
+        yield ("set", (generation_key(request, key_prefix), uuid.uuid4().hex, None))
         known = yield ("get", (index_key, None))
         keys = [header_key, index_key]
         if isinstance(known, list):

@@ -36,11 +36,13 @@ __all__ = [
     "alearn_cache_key",
     "cache_header_key",
     "cache_page_key",
+    "generation_key",
     "get_cache_key",
     "get_cache_key_logic",
     "header_list_for",
     "learn_cache_key",
     "learn_cache_key_logic",
+    "lookup_logic",
 ]
 
 _HEADER_KEY: Final = "views.decorators.cache.cache_header."
@@ -111,9 +113,14 @@ def pin_locale(request: Request, *, settings: SettingsSource | None = None) -> N
         request.timezone = i18n.get_current_timezone_name(settings)
 
 
-def _header_digest(headers: Headers, header_list: Sequence[str]) -> str | None:
-    """md5 over the netstrings of the listed request headers; None if the list is not a list of names."""
-    if not header_list:
+def _header_digest(headers: Headers, header_list: Sequence[str], generation: str | None = None) -> str | None:
+    """md5 over the netstrings of the listed request headers; None if the list is not a list of names.
+
+    A URL that was invalidated has a ``generation``, hashed in last: a page stored before the
+    invalidation (or by a request that arrived before it) is then under a key no lookup makes.
+    Never invalidated, the digest is Django's.
+    """
+    if not header_list and generation is None:
         return _NOTHING_VARIES
     hasher = hashlib.md5(usedforsecurity=False)
     update = hasher.update
@@ -128,16 +135,46 @@ def _header_digest(headers: Headers, header_list: Sequence[str]) -> str | None:
         else:
             data = value.encode()
             update(b"%d:%s," % (len(data), data))
+    if generation is not None:
+        update(b"generation:" + generation.encode())
     return hasher.hexdigest()
 
 
 def _page_key(
-    request: Request, method: str, header_list: Sequence[str], key_prefix: str, url_digest: str, suffix: str
+    request: Request,
+    method: str,
+    header_list: Sequence[str],
+    key_prefix: str,
+    url_digest: str,
+    suffix: str,
+    generation: str | None = None,
 ) -> str | None:
-    digest = _header_digest(request.headers, header_list)
+    digest = _header_digest(request.headers, header_list, generation)
     if digest is None:
         return None
     return f"{_PAGE_KEY}{key_prefix}.{method}.{url_digest}.{digest}{suffix}"
+
+
+#: Where a URL's generation is kept: per URL and prefix, for every language and time zone at once.
+_GENERATION_SUFFIX: Final = ":generation"
+
+
+def generation_key(request: Request, key_prefix: str) -> str:
+    """The raw key of the generation of ``request``'s URL, set when an unsafe method invalidates it."""
+    return f"{_HEADER_KEY}{key_prefix}.{_url_digest(request)}{_GENERATION_SUFFIX}"
+
+
+def _generation(value: Any) -> str | None:
+    # Anything but a str is not ours: as if the URL had never been invalidated.
+    return value if type(value) is str else None
+
+
+class _Unread:
+    """The generation was not read with the lookup: :func:`learn_cache_key_logic` reads it."""
+
+
+#: Default of learn_cache_key_logic's ``generation``: read it now.
+READ_GENERATION: Final = _Unread()
 
 
 def cache_header_key(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> str:
@@ -202,27 +239,62 @@ def learn_cache_key_logic(
     key_prefix: str,
     *,
     settings: SettingsSource | None = None,
+    generation: str | _Unread | None = READ_GENERATION,
 ) -> Logic[str]:
     """Store the header list the response's ``Vary`` implies for the URL; answer the page's key.
 
-    Yields one ``("set", (header_key, header_list, timeout))`` step; ``cache_timeout``
-    None means ``CACHE_MIDDLEWARE_SECONDS``.  The key is for ``request.method``.
+    Yields a ``("get", (generation_key,))`` step unless ``generation`` (the URL's, as
+    :func:`lookup_logic` read it when the request arrived) is given, then one
+    ``("set", (header_key, header_list, timeout))``; ``cache_timeout`` None means
+    ``CACHE_MIDDLEWARE_SECONDS``.  The key is for ``request.method``.
     """
-    return _learn(request, _vary_of(response_headers), cache_timeout, key_prefix, _settings(settings))
+    return _learn(
+        request, _vary_of(response_headers), cache_timeout, key_prefix, _settings(settings), generation
+    )
 
 
 def _learn(
-    request: Request, vary: str | None, cache_timeout: float | None, key_prefix: str, settings: SettingsSource
+    request: Request,
+    vary: str | None,
+    cache_timeout: float | None,
+    key_prefix: str,
+    settings: SettingsSource,
+    generation: str | _Unread | None = READ_GENERATION,
 ) -> Logic[str]:
     if cache_timeout is None:
         cache_timeout = settings.CACHE_MIDDLEWARE_SECONDS
     url_digest = _url_digest(request)
     suffix = _suffix(settings, request)
     header_list = header_list_for(vary, settings=settings)
+    if isinstance(generation, _Unread):
+        generation = _generation(
+            (yield ("get", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{_GENERATION_SUFFIX}",)))
+        )
     yield ("set", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}", header_list, cache_timeout))
-    key = _page_key(request, request.method, header_list, key_prefix, url_digest, suffix)
+    key = _page_key(request, request.method, header_list, key_prefix, url_digest, suffix, generation)
     assert key is not None  # header_list_for makes only names
     return key
+
+
+def lookup_logic(
+    request: Request, key_prefix: str, method: str = "GET", *, settings: SettingsSource | None = None
+) -> Logic[tuple[str | None, str | None]]:
+    """The page key for ``request`` and ``method`` (None: nothing learnt), and the URL's generation.
+
+    Yields one ``("get_many", ([header_key, generation_key],))`` step: one round trip.
+    """
+    settings = _settings(settings)
+    url_digest = _url_digest(request)
+    suffix = _suffix(settings, request)
+    header_key = f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}"
+    generation_key = f"{_HEADER_KEY}{key_prefix}.{url_digest}{_GENERATION_SUFFIX}"
+    found = yield ("get_many", ([header_key, generation_key],))
+    generation = _generation(found.get(generation_key))
+    header_list = found.get(header_key)
+    # Anything but a list (tuple) of names is not ours to trust: treat it as not learnt.
+    if type(header_list) is not list and type(header_list) is not tuple:
+        return None, generation
+    return _page_key(request, method, header_list, key_prefix, url_digest, suffix, generation), generation
 
 
 def get_cache_key_logic(
@@ -230,18 +302,11 @@ def get_cache_key_logic(
 ) -> Logic[str | None]:
     """The page key for ``request`` and ``method`` from the URL's stored header list.
 
-    Yields one ``("get", (header_key,))`` step.  None means nothing was learnt
-    for the URL (or what is stored there is not a header list): the page must
-    be rebuilt.
+    None means nothing was learnt for the URL (or what is stored there is not a
+    header list): the page must be rebuilt.  The steps are :func:`lookup_logic`'s.
     """
-    settings = _settings(settings)
-    url_digest = _url_digest(request)
-    suffix = _suffix(settings, request)
-    header_list = yield ("get", (f"{_HEADER_KEY}{key_prefix}.{url_digest}{suffix}",))
-    # Anything but a list (tuple) of names is not ours to trust: treat it as not learnt.
-    if type(header_list) is not list and type(header_list) is not tuple:
-        return None
-    return _page_key(request, method, header_list, key_prefix, url_digest, suffix)
+    key, _ = yield from lookup_logic(request, key_prefix, method, settings=settings)
+    return key
 
 
 # -- Django's public functions -------------------------------------------------

@@ -281,6 +281,7 @@ class _Update:
                 miss.request, status, headers, body, config.key_prefix,
                 config.cache_timeout, config.page_timeout, miss.store, config.store_set_cookie,
                 cdn_cache_control=config.cdn_cache_control, settings=config.settings,
+                generation=miss.generation,
             ),
         )  # fmt: skip
         answer_status, answer_headers, answer_body = core.client_answer(miss, status, headers, body)
