@@ -22,6 +22,8 @@ path                what it answers                                   the page c
                     (``get`` too) is a 404 with max-age=60            under GET's key
 /stream/<n>         the cookie's user, ``max-age=60`` but no Vary,    never store it (streamed)
                     streamed: no Content-Length, in 3 chunks
+/etag/<n>           the cookie's user, ``Vary: Cookie``, ``max-age=1``  revalidate it when stale,
+                    and an ETag per user: If-None-Match gets a 304    refresh it on the 304
 /health             ``ok``, ``no-store``                              pass it through
 ==================  ================================================  ==========================
 
@@ -55,6 +57,7 @@ __all__ = [
     "asgi_app",
     "body_size",
     "cache_settings",
+    "etag_of",
     "make_asgi",
     "make_wsgi",
     "parse_body",
@@ -64,9 +67,9 @@ __all__ = [
 
 ANYONE: Final = "anyone"
 #: Page kinds whose body is the requesting user's.
-PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth", "stream"})
+PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth", "stream", "etag"})
 #: Every page kind, as in the table above.
-KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict", "stream")
+KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict", "stream", "etag")
 _CACHE_CONTROL: Final = {
     "shared": "max-age=60",
     "cookie": "max-age=60",
@@ -76,6 +79,7 @@ _CACHE_CONTROL: Final = {
     "public-auth": "public, max-age=60",
     "strict": "max-age=60",
     "stream": "max-age=60",
+    "etag": "max-age=1",
 }
 _renders = itertools.count()
 #: Seconds each page render waits, as a page doing its queries would (``PAGE_RENDER_MS``; default 0).
@@ -140,38 +144,51 @@ def render(method: str, host: str, path: str, query: str, headers: dict[str, str
     kind, _, tail = path[1:].partition("/")
     number = int(tail) if tail.isascii() and tail.isdigit() and len(tail) < 6 else -1
     render_id = f"render={os.getpid()}.{next(_renders)}"
+    # Which process rendered the page, and when (a client tells a refreshed copy by it).
+    stamp = [render_id, f"at={time.time():.3f}"]
     if kind not in _CACHE_CONTROL or number < 0:
         # Storable (404 with max-age): a malformed request's 404 kept under a normal key shows.
-        return _page(404, ["page=none", f"for={ANYONE}", *seen, render_id], 0, [
+        return _page(404, ["page=none", f"for={ANYONE}", *seen, *stamp], 0, [
             ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
         ])  # fmt: skip
     if method == "POST":
         return _page(
-            200, [f"page={kind}/{number}", "posted", *seen, render_id], 0, [("Cache-Control", "no-store")]
+            200, [f"page={kind}/{number}", "posted", *seen, *stamp], 0, [("Cache-Control", "no-store")]
         )
     if kind == "strict" and method not in ("GET", "HEAD"):
         # A router keyed on (method, path), case-sensitive as methods are (RFC 9110 §9.1): no
         # route, so the site's usual storable 404.
-        return _page(404, ["page=none", f"for={ANYONE}", *seen, render_id], 0, [
+        return _page(404, ["page=none", f"for={ANYONE}", *seen, *stamp], 0, [
             ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
         ])  # fmt: skip
     if method not in ("GET", "HEAD"):
-        return _page(405, ["page=none", f"for={ANYONE}", *seen, render_id], 0, [
+        return _page(405, ["page=none", f"for={ANYONE}", *seen, *stamp], 0, [
             ("Allow", "GET, HEAD, POST"), ("Cache-Control", "max-age=60"), ("X-Rendered-For", ANYONE),
         ])  # fmt: skip
     extra = [("Cache-Control", _CACHE_CONTROL[kind])]
-    if kind in ("cookie", "private", "setcookie", "stream"):
+    if kind in ("cookie", "private", "setcookie", "stream", "etag"):
         user = _cookie_user(headers.get("cookie", ""))
     elif kind == "auth":
         user = _auth_user(headers.get("authorization", ""))
     else:
         user = ANYONE
+    if kind == "etag":
+        tag = etag_of(user, number)
+        extra += [("Vary", "Cookie"), ("ETag", tag)]
+        if tag in [value.strip() for value in headers.get("if-none-match", "").split(",")]:
+            # Only what a 304 may update: a stored page keeps its own body, length and checksum.
+            return 304, [*extra, ("X-Rendered-For", user)], b""
     if kind == "cookie":
         extra.append(("Vary", "Cookie"))
     elif kind == "setcookie":
         extra.append(("Set-Cookie", f"token={user}.{render_id[7:]}; Path=/; HttpOnly"))
     extra.append(("X-Rendered-For", user))
-    return _page(200, [f"page={kind}/{number}", f"for={user}", *seen, render_id], number, extra)
+    return _page(200, [f"page={kind}/{number}", f"for={user}", *seen, *stamp], number, extra)
+
+
+def etag_of(user: str, number: int) -> str:
+    """The ETag of ``/etag/<number>`` for ``user``: the same for every render of that page."""
+    return f'"{user}-{number}"'
 
 
 def parse_body(body: bytes) -> dict[str, str]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.page_apps import ANYONE, PER_USER, parse_body
+from helpers.page_apps import ANYONE, PER_USER, etag_of, parse_body
 
 __all__ = [
     "LoadProcess",
@@ -340,13 +340,24 @@ def check_page(
     headers: http.client.HTTPMessage | dict[str, str],
     body: bytes,
     method: str = "GET",
+    conditional: bool = False,
 ) -> tuple[str, str] | None:
     """None when the answer is right; else (``"leak"``/``"corrupt"``/``"error"``, what was wrong).
 
     A leak is a page (body, ``X-Rendered-For`` or ``Set-Cookie``) made for another user,
     or a page that must never be stored coming from the cache; corrupt is a body that
     does not match its length or checksum, or a page other than the one asked for.
+    ``conditional``: the request carried the user's own ETag (``/etag`` pages), so a 304 is right.
     """
+    if kind == "etag" and (status == 200 or (conditional and status == 304)):
+        tag = headers.get("ETag")
+        if tag != etag_of(user.name, int(path.rsplit("/", 1)[1])):
+            return "leak", f"{method} {path} for {user.name}: status {status} with ETag {tag}"
+        if status == 304:
+            rendered_for = headers.get("X-Rendered-For")
+            if rendered_for not in (None, user.name):
+                return "leak", f"{method} {path} for {user.name}: a 304 rendered for {rendered_for}"
+            return None if body == b"" else ("corrupt", f"{path}: a 304 with a body")
     if status != 200:
         return "error", f"{method} {path}: status {status}"
     length = headers.get("Content-Length")
@@ -411,6 +422,8 @@ class _Tally:
     kind_hits: Counter[str] = field(default_factory=Counter)
     #: hits served by another process than the one that rendered the page
     shared_hits: int = 0
+    #: hits on /etag pages (fresh for 1 s) rendered 1.5 s or more before: refreshed by a 304
+    revalidated_hits: int = 0
     served_by: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: exceptions that ended a load thread (a bug in the generator, never the server's doing)
@@ -444,6 +457,9 @@ def _requests(
             headers["Authorization"] = user.authorization
         if kind == "shared" and "Authorization" in headers:
             del headers["Authorization"]  # an authorized request would vary a shared page by user
+        conditional = kind == "etag" and rng.random() < 0.3
+        if conditional:
+            headers["If-None-Match"] = etag_of(user.name, int(path.rsplit("/", 1)[1]))
         start = time.perf_counter()
         problem: tuple[str, str] | None
         hit = 0
@@ -455,18 +471,23 @@ def _requests(
             body = response.read()
             hit = int(response.headers.get("Age") is not None)
             served_by = response.headers.get("X-Served-By", "")
-            rendered_by = parse_body(body).get("render", "").partition(".")[0] if hit else ""
+            fields = parse_body(body) if hit else {}
+            rendered_by = fields.get("render", "").partition(".")[0]
+            stale_render = kind == "etag" and time.time() - float(fields.get("at") or "inf") >= 1.5
             if method == "POST":
                 problem = (
                     None if response.status == 200 else ("error", f"POST {path}: status {response.status}")
                 )
             else:
-                problem = check_page(kind, path, host, user, response.status, response.headers, body, method)
+                problem = check_page(
+                    kind, path, host, user, response.status, response.headers, body, method, conditional
+                )
             if response.will_close:
                 connection.close()
                 connection = None
         except (OSError, http.client.HTTPException) as exc:
             served_by = rendered_by = ""
+            stale_render = False
             problem = ("error", f"{method} {path}: {type(exc).__name__}: {exc}")
             if connection is not None:
                 connection.close()
@@ -479,6 +500,7 @@ def _requests(
             tally.kind_hits[choice] += hit
             tally.served_by.add(served_by)
             tally.shared_hits += int(bool(rendered_by) and rendered_by != served_by)
+            tally.revalidated_hits += int(stale_render)
             tally.latencies.append(elapsed)
             if hit:
                 tally.hit_latencies.append(elapsed)
@@ -519,17 +541,19 @@ def run_load(
     same_secret: int = 0,
     latencies: int = 0,
     stream: int = 0,
+    etag: int = 0,
 ) -> dict[str, Any]:
     """Load ``url`` for ``seconds`` from ``threads`` threads; every answer checked (see :func:`check_page`).
 
     ``pages`` pages of each kind; ``same_secret`` 1: users as :func:`make_users` makes them with it;
-    ``stream``: the weight of streamed pages in the mix (0: none; the others weigh 100 together);
+    ``stream``, ``etag``: the weights of streamed and of revalidated pages in the mix (0: none;
+    the others weigh 100 together);
     ``latencies`` 1: the result has every request's latency too (``latencies_ms``, and those
     of the hits alone in ``hit_latencies_ms``).
     """
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     people = make_users(users, seed, bool(same_secret))
-    mix = {**MIX, "stream": stream} if stream else MIX
+    mix = {**MIX, "stream": stream, "etag": etag}
     tally = _Tally()
     until = time.monotonic() + seconds
     workers = [
@@ -555,6 +579,7 @@ def run_load(
         "kinds": dict(tally.kinds),
         "kind_hits": dict(tally.kind_hits),
         "shared_hits": tally.shared_hits,
+        "revalidated_hits": tally.revalidated_hits,
         "served_by": sorted(tally.served_by - {""}),
         "p50_ms": percentile(tally.latencies, 0.50) * 1000,
         "p99_ms": percentile(tally.latencies, 0.99) * 1000,
@@ -638,6 +663,7 @@ def _main(argv: list[str]) -> None:
         ("same-secret", 0),
         ("latencies", 0),
         ("stream", 0),
+        ("etag", 0),
     ):
         load.add_argument(f"--{name}", type=int, default=default)
     serve = commands.add_parser("uvicorn", help="serve helpers.page_apps:asgi_app with uvicorn's workers")
@@ -650,6 +676,7 @@ def _main(argv: list[str]) -> None:
     result = run_load(
         args.url, args.seconds, users=args.users, threads=args.threads, pages=args.pages, seed=args.seed,
         same_secret=args.same_secret, latencies=args.latencies, stream=args.stream,
+        etag=args.etag,
     )  # fmt: skip
     json.dump(result, sys.stdout)
 
