@@ -60,7 +60,8 @@ def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Requ
 
 
 def _encoded(headers: Any) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    # ASGI header names are lower-case (and HTTP/2 requires it): middleware outside compares raw names.
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 async def _send_page(send: Send, status: int, headers: Any, body: bytes) -> None:
@@ -136,6 +137,10 @@ class _Update:
         async def capture(message: Message) -> None:
             nonlocal passing
             kind = message["type"]
+            if kind == "http.response.debug":
+                # Starlette's TestClient extension (the template and its context): not part of the page.
+                await send(message)
+                return
             if passing or kind not in ("http.response.start", "http.response.body"):
                 # Another kind of message (pathsend, trailers, ...) after a held start: the
                 # start goes first, and the response passes through unstored.
