@@ -10,22 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 
-from helpers.django_suite import VERSIONS, Servers, Summary, load_expected, run_all, start_servers
+from helpers.django_suite import VERSIONS, Summary, load_expected, run_all, start_servers
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[Servers]:
-    with start_servers() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def runs(servers: Servers) -> Iterator[dict[str, Future[dict[str, dict[str, str]]]]]:
-    with ThreadPoolExecutor(len(VERSIONS)) as pool:
-        yield {series: pool.submit(run_all, version, "cachemere", servers)
+def runs() -> Iterator[dict[str, Future[dict[str, dict[str, str]]]]]:
+    # Servers of its own for each version: the tests clear (flush) the servers, and
+    # create and drop their PostgreSQL test databases by name.
+    with ExitStack() as stack, ThreadPoolExecutor(len(VERSIONS)) as pool:
+        servers = {series: stack.enter_context(start_servers()) for series in VERSIONS}
+        yield {series: pool.submit(run_all, version, "cachemere", servers[series])
                for series, version in VERSIONS.items()}  # fmt: skip
 
 
