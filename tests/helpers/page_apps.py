@@ -24,6 +24,8 @@ path                what it answers                                   the page c
                     streamed: no Content-Length, in 3 chunks
 /etag/<n>           the cookie's user, ``Vary: Cookie``, ``max-age=1``  revalidate it when stale,
                     and an ETag per user: If-None-Match gets a 304    refresh it on the 304
+/short/<n>          as /shared, but the body stops half-way short     never store it (incomplete)
+                    of its Content-Length
 /health             ``ok``, ``no-store``                              pass it through
 ==================  ================================================  ==========================
 
@@ -69,7 +71,9 @@ ANYONE: Final = "anyone"
 #: Page kinds whose body is the requesting user's.
 PER_USER: Final = frozenset({"cookie", "private", "setcookie", "auth", "stream", "etag"})
 #: Every page kind, as in the table above.
-KINDS: Final = ("shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict", "stream", "etag")
+KINDS: Final = (
+    "shared", "cookie", "private", "setcookie", "auth", "public-auth", "strict", "stream", "etag", "short",
+)  # fmt: skip
 _CACHE_CONTROL: Final = {
     "shared": "max-age=60",
     "cookie": "max-age=60",
@@ -80,6 +84,7 @@ _CACHE_CONTROL: Final = {
     "strict": "max-age=60",
     "stream": "max-age=60",
     "etag": "max-age=1",
+    "short": "max-age=60",
 }
 _renders = itertools.count()
 #: Seconds each page render waits, as a page doing its queries would (``PAGE_RENDER_MS``; default 0).
@@ -183,7 +188,12 @@ def render(method: str, host: str, path: str, query: str, headers: dict[str, str
     elif kind == "setcookie":
         extra.append(("Set-Cookie", f"token={user}.{render_id[7:]}; Path=/; HttpOnly"))
     extra.append(("X-Rendered-For", user))
-    return _page(200, [f"page={kind}/{number}", f"for={user}", *seen, *stamp], number, extra)
+    status, pairs, body = _page(200, [f"page={kind}/{number}", f"for={user}", *seen, *stamp], number, extra)
+    if kind == "short":
+        # A render that stopped half-way (an upstream cut off, a swallowed error): the body is
+        # shorter than its Content-Length, an incomplete message (RFC 9112 §8).
+        body = body[: len(body) // 2]
+    return status, pairs, body
 
 
 def etag_of(user: str, number: int) -> str:
