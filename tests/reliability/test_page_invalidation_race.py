@@ -76,7 +76,8 @@ def test_a_post_invalidates_variants_stored_concurrently(
 
 
 def test_two_stores_at_once_both_land_in_the_variant_index() -> None:
-    cache = CacheHandler({"default": {"BACKEND": "cachemere.backends.locmem.LocMemCache"}})["default"]
+    settings = {"BACKEND": "cachemere.backends.locmem.LocMemCache", "LOCATION": "page-invalidation-race"}
+    cache = CacheHandler({"default": settings})["default"]
 
     def request(cookie: str, method: str = "GET") -> Request:
         return Request(method, "http", "example.com", "/page", "", Headers([("Cookie", cookie)]), False)
