@@ -170,27 +170,34 @@ class PageServer:
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 30
+        answered: set[str | None] = set()
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"{self.server} exited at start ({self.process.returncode}):\n{self.log_text()}"
                 )
-            # Every worker forked (or spawned) and one of them answering.
-            if len(_children(self.process.pid)) >= self.workers and self._healthy():
-                break
+            # Every worker forked (or spawned) and answering: until then, the load's connections
+            # would all go to the first one ready.
+            if len(_children(self.process.pid)) >= self.workers:
+                answered.add(self._healthy())
+                if len(answered - {None}) >= self.workers:
+                    break
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"{self.server} did not answer within 30 s:\n{self.log_text()}")
-            time.sleep(0.1)
+            time.sleep(0.05)
         return self
 
-    def _healthy(self) -> bool:
+    def _healthy(self) -> str | None:
+        """The PID of the worker that answered ``/health`` on a new connection, or None."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
             connection.request("GET", "/health")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
+            response = connection.getresponse()
+            response.read()
+            return response.getheader("X-Served-By") if response.status == 200 else None
+        except (OSError, http.client.HTTPException):
+            return None
         finally:
             connection.close()
 
@@ -446,6 +453,7 @@ def _requests(
     host = f"127.0.0.1:{port}"
     names, weights = list(mix), list(mix.values())
     connection: http.client.HTTPConnection | None = None
+    served = 0
     while time.monotonic() < until:
         choice = rng.choices(names, weights)[0]
         user = rng.choice(users)
@@ -482,7 +490,9 @@ def _requests(
                 problem = check_page(
                     kind, path, host, user, response.status, response.headers, body, method, conditional
                 )
-            if response.will_close:
+            served += 1
+            if response.will_close or served % 50 == 0:
+                # Now and then a new connection, as browsers open: so every worker gets its share.
                 connection.close()
                 connection = None
         except (OSError, http.client.HTTPException) as exc:
