@@ -4,8 +4,9 @@ Django's backends against cachemere's (locmem, file, database, redis), in one Dj
 One process, one Django configuration with an alias per (system, backend):
 ``django-locmem``, ``cachemere-locmem``, ...  Each page route is the same view
 wrapped in Django's ``cache_page`` (Django's ``CacheMiddleware``) for one
-alias, served by Django's ``WSGIHandler`` called directly (no network): the
-whole Django request path, a cache hit at its end.  The database caches use
+alias, served by Django's ``WSGIHandler`` called directly (no network), the response
+closed as a WSGI server closes it: the whole Django request path, a cache hit
+at its end, ``request_finished`` after it.  The database caches use
 one SQLite file (Django's ``DATABASES``); redis is a server started here on a
 free port and stopped at the end.  Systems alternate round by round.
 """
@@ -114,7 +115,11 @@ def _requester(handler: Any, path: str) -> Callable[[], object]:
             "wsgi.input": io.BytesIO(),
             "wsgi.errors": sys.stderr,
         }
-        body = b"".join(handler(environ, start_response))
+        response = handler(environ, start_response)
+        body = b"".join(response)
+        # As a WSGI server does: fires request_finished (Django closes caches and
+        # database connections older than CONN_MAX_AGE, 0 by default).
+        response.close()
         if len(body) != len(BODY):
             raise RuntimeError(f"{path}: wrong body")
         return body
