@@ -238,15 +238,23 @@ class DjangoSettings:
     Names Django has (``SECRET_KEY``, ``DATABASES``, ``DATABASE_ROUTERS``,
     ...) are read from ``django.conf.settings`` at each access, so
     ``override_settings`` is seen; names only cachemere has take cachemere's
-    defaults.  ``DATABASES`` is Django's own dict: the database cache
-    translates its entries (docs/django.md).
+    defaults.  An empty ``SECRET_KEY`` reads as None (no secret).
+    ``DATABASES`` is Django's own dict: the database cache translates its
+    entries (docs/django.md).
     """
 
     def __getattr__(self, name: str) -> Any:
         from django.conf import settings as django_settings  # type: ignore[import-untyped]
+        from django.core.exceptions import ImproperlyConfigured as DjangoImproperlyConfigured  # type: ignore[import-untyped]
 
         try:
             return getattr(django_settings, name)
+        except DjangoImproperlyConfigured:
+            # Django refuses to hand out an empty SECRET_KEY; to cachemere an
+            # empty one is no secret (None), as when it is not set at all.
+            if name == "SECRET_KEY":
+                return None
+            raise
         except AttributeError:
             if name in DEFAULTS:
                 return DEFAULTS[name]

@@ -303,6 +303,10 @@ def settings_source() -> None:
     assert isinstance(direct.settings, DjangoSettings)
     with override_settings(SECRET_KEY="overridden"):
         assert direct.settings.SECRET_KEY == "overridden"
+    with override_settings(SECRET_KEY=""):
+        # Django refuses to hand out an empty one: to cachemere it is no secret.
+        assert direct.settings.SECRET_KEY is None
+        assert LocMemCache("direct", {}).get("anything") is None
     # Both Django's and cachemere's key warning and error classes.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
