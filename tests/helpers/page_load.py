@@ -348,13 +348,15 @@ def check_page(
     body: bytes,
     method: str = "GET",
     conditional: bool = False,
+    query: str = "",
 ) -> tuple[str, str] | None:
     """None when the answer is right; else (``"leak"``/``"corrupt"``/``"error"``, what was wrong).
 
     A leak is a page (body, ``X-Rendered-For`` or ``Set-Cookie``) made for another user,
     or a page that must never be stored coming from the cache; corrupt is a body that
     does not match its length or checksum, or a page other than the one asked for.
-    ``conditional``: the request carried the user's own ETag (``/etag`` pages), so a 304 is right.
+    ``conditional``: the request carried the user's own ETag (``/etag`` pages), so a 304 is right;
+    ``query``: the query string asked for (``path`` is without it).
     """
     if kind == "etag" and (status == 200 or (conditional and status == 304)):
         tag = headers.get("ETag")
@@ -402,7 +404,7 @@ def check_page(
     want = {
         "page": path[1:],
         "path": repr(path),
-        "query": repr(""),
+        "query": repr(query),
         "host": repr(host),
         "method": repr("GET"),
     }
@@ -460,6 +462,8 @@ def _requests(
         kind = "shared" if choice in ("head", "post") else choice
         method = {"head": "HEAD", "post": "POST"}.get(choice, "GET")
         path = f"/{kind}/{rng.randrange(pages)}"
+        # Each query string is a page of its own: a few shared pages are asked with one.
+        query = f"q={rng.randrange(3)}" if kind == "shared" and rng.random() < 0.2 else ""
         headers = {"Cookie": user.cookie, "Accept": "text/plain"}
         if kind in ("auth", "public-auth") or rng.random() < 0.2:
             headers["Authorization"] = user.authorization
@@ -474,7 +478,8 @@ def _requests(
         try:
             if connection is None:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-            connection.request(method, path, body=b"" if method == "POST" else None, headers=headers)
+            target = f"{path}?{query}" if query else path
+            connection.request(method, target, body=b"" if method == "POST" else None, headers=headers)
             response = connection.getresponse()
             body = response.read()
             hit = int(response.headers.get("Age") is not None)
@@ -488,7 +493,16 @@ def _requests(
                 )
             else:
                 problem = check_page(
-                    kind, path, host, user, response.status, response.headers, body, method, conditional
+                    kind,
+                    path,
+                    host,
+                    user,
+                    response.status,
+                    response.headers,
+                    body,
+                    method,
+                    conditional,
+                    query,
                 )
             served += 1
             if response.will_close or served % 50 == 0:
