@@ -418,7 +418,8 @@ class InProcess:
         self.kind = kind
         settings = {"BACKEND": "cachemere.backends.filebased.FileBasedCache", "LOCATION": str(directory)}
         cache = CacheHandler({"default": settings}, SECRET_KEY="page-bad-input")["default"]
-        self.app = make_wsgi(cache) if kind == "wsgi" else make_asgi(cache)
+        self.wsgi_app = make_wsgi(cache)
+        self.asgi_app = make_asgi(cache)
         self.runner = asyncio.Runner()
 
     def __call__(
@@ -430,7 +431,12 @@ class InProcess:
 
     def _wsgi(self, environ: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         started: list[Any] = []
-        result = self.app(environ, lambda status, headers, exc_info=None: started.append((status, headers)))
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started.append((status, headers))
+            return lambda data: None
+
+        result = self.wsgi_app(environ, start_response)
         try:
             body = b"".join(result)
         finally:
@@ -444,10 +450,10 @@ class InProcess:
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Any) -> None:
             sent.append(message)
 
-        await self.app(scope, receive, send)
+        await self.asgi_app(scope, receive, send)
         start = sent[0]
         headers = {k.decode("latin-1").title(): v.decode("latin-1") for k, v in reversed(start["headers"])}
         return int(start["status"]), headers, b"".join(m.get("body", b"") for m in sent[1:])

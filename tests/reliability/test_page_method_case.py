@@ -76,13 +76,15 @@ def test_in_process_get_in_lower_case_never_poisons_the_page(kind: str, tmp_path
     settings = {"BACKEND": "cachemere.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
     cache = CacheHandler({"default": settings}, SECRET_KEY="method-case")["default"]
     if kind == "wsgi":
-        app = make_wsgi(cache)
-        odd, normal = _wsgi_call(app, "get", "/strict/1"), _wsgi_call(app, "GET", "/strict/1")
+        wsgi_app = make_wsgi(cache)
+        odd, normal = _wsgi_call(wsgi_app, "get", "/strict/1"), _wsgi_call(wsgi_app, "GET", "/strict/1")
     else:
-        app = make_asgi(cache)
+        asgi_app = make_asgi(cache)
 
         async def both() -> tuple[tuple[int, bytes], tuple[int, bytes]]:
-            return await _asgi_call(app, "get", "/strict/1"), await _asgi_call(app, "GET", "/strict/1")
+            return await _asgi_call(asgi_app, "get", "/strict/1"), await _asgi_call(
+                asgi_app, "GET", "/strict/1"
+            )
 
         odd, normal = asyncio.run(both())
     assert odd[0] == 404
