@@ -34,9 +34,11 @@ from servers.redis import RedisServer
 SERVERS = ("gunicorn", "uvicorn")
 BACKENDS = ("none", "redis", "file")
 #: Share of the time budget spent on the steady rounds; the rest goes to the faults.
-STEADY_SHARE = 0.7
+STEADY_SHARE = 0.6
 #: What a round's load costs beyond its own seconds (starting the load process), for the budget.
 ROUND_OVERHEAD = 0.6
+#: What starting and stopping a server costs a fault run beyond its load's seconds, for the budget.
+SERVER_OVERHEAD = 1.5
 #: How long each page the app renders waits by default, as a page doing a few queries would.
 RENDER_MS = 5.0
 
@@ -135,7 +137,8 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
             site.stop()
         redis.stop()
     faults = [(server, backend) for server in SERVERS for backend in ("redis", "file")]
-    fault_seconds = max(6.0, seconds * (1 - STEADY_SHARE) / len(faults) - 2)
+    # What is left, less the servers' starts (about half a second each) and each fault run's own.
+    fault_seconds = max(4.5, (seconds * (1 - STEADY_SHARE) - 3) / len(faults) - SERVER_OVERHEAD)
     fault_runs = {key: _fault_run(*key, directory, fault_seconds, render_ms) for key in faults}
     shutil.rmtree(directory, ignore_errors=True)
 
@@ -165,7 +168,7 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
         )
     lines += [
         "",
-        f"Faults in the middle third of a {fault_seconds:.0f} s load: redis SIGKILLed, then restarted "
+        f"Faults in the middle third of a {fault_seconds:.1f} s load: redis SIGKILLed, then restarted "
         "(empty, same port) at its end; or the file cache's directory removed 5 times. "
         "The page cache fails open (hits during a redis fault: answers read just before the kill).",
         "",
