@@ -65,3 +65,18 @@ def test_the_debug_message_passes_through_and_the_page_is_still_stored() -> None
     assert [m["type"] for m in first] == ["http.response.debug", "http.response.start", "http.response.body"]
     second = _call(app)
     assert calls[0] == 1 and second[-1]["body"] == b"ok"  # stored despite the debug message
+
+
+def test_a_streamed_answer_on_a_miss_sends_one_start() -> None:
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        for chunk in (b"one ", b"two ", b"three"):
+            await send({"type": "http.response.body", "body": chunk, "more_body": chunk != b"three"})
+
+    app = asgi.CacheMiddleware(streaming, cache=_cache(), cache_timeout=60)
+    for _ in range(2):  # never stored: the second answer streams again
+        sent = _call(app)
+        assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3
+        assert b"".join(m["body"] for m in sent[1:]) == b"one two three"

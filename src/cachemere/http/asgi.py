@@ -162,13 +162,14 @@ class _Update:
                 passing = True
                 for item in held:
                     await send(item)
+                held.clear()
                 await send(message)
                 return
             body = message.get("body", b"")
             if message.get("more_body", False) or len(body) > config.max_body_size:
                 # A streamed body passes through as it comes and is never stored.
                 passing = True
-                await send(held[0])
+                await send(held.pop())
                 await send(message)
                 return
             start = held[0]

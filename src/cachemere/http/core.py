@@ -646,6 +646,10 @@ def update(
         patch_vary_headers(headers, ("Authorization",))
     if reason is not None or not store or not timeout or not policy.may_store_for(request):
         return False
+    if request.method != "HEAD" and not _complete(headers, body):
+        # An incomplete message (RFC 9112 §8: a render cut short) must never answer others (RFC 9111 §3.4).
+        logger.debug("page %s not stored: body does not match its Content-Length", request.path)
+        return False
     stored_body = b"" if request.method == "HEAD" else body
     page: Page = (status, policy.storable_headers(headers), stored_body, time.time())
     try:
@@ -660,6 +664,14 @@ def update(
         _log_failure("store", "page cache store failed for %s; page not stored", request.path)
         return False
     return True
+
+
+def _complete(headers: Headers, body: bytes) -> bool:
+    """False when the body is not what its Content-Length says (a missing one says nothing)."""
+    lengths = headers.get_all("Content-Length")
+    if not lengths:
+        return True
+    return all(value.strip().isdigit() and int(value) == len(body) for value in lengths)
 
 
 def _remember_variant(
