@@ -173,12 +173,12 @@ def run(seconds: float, render_ms: float = RENDER_MS) -> str:
         "The page cache fails open (hits during a redis fault: answers read just before the kill).",
         "",
         "| server | page cache | fault | requests | errors | faults injected | hits before / during / after "
-        "| answers during | recovery: first hit after (s) | cross-user leaks | torn/mixed |",
+        "| answers during | recovery: first hit after (ms) | cross-user leaks | torn/mixed |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (server, backend), result in fault_runs.items():
         before, during, after, answered = result["phases"]
-        recovery = "never" if result["recovery"] is None else f"{result['recovery']:.2f}"
+        recovery = "never" if result["recovery"] is None else f"{result['recovery'] * 1000:.0f}"
         fault, injected = ("SIGKILL, restart", 1) if backend == "redis" else ("directory removed", 5)
         lines.append(
             f"| {server} | {backend} | {fault} | {result['requests']} | {result['errors']} | {injected} "
