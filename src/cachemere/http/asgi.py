@@ -27,6 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BAD_HOST: Final = b"Bad Request (invalid host)"
 _CONDITIONS: Final = frozenset({b"if-none-match", b"if-modified-since"})
+_NOTED: Final = frozenset({b"host", b"content-length", b"transfer-encoding", *_CONDITIONS})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
@@ -36,10 +37,19 @@ def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Requ
     ``allowed_hosts`` None means the ``ALLOWED_HOSTS`` setting.  The host is
     the Host header (else the scope's ``server``), never a forwarding header.
     """
-    raw_headers = scope.get("headers") or ()
-    headers = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw_headers)
+    # One pass over the headers notes what the cache needs of them (ASGI names are lower-case).
+    pairs: list[tuple[str, str]] = []
+    found: dict[bytes, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        pairs.append((name, value))
+        lowered = raw_name.lower()
+        if lowered in _NOTED:
+            found.setdefault(lowered, []).append(value)
+    headers = Headers(pairs)
     scheme = scope.get("scheme", "http")
-    host = headers.get("Host")
+    hosts = found.get(b"host")
+    host = ", ".join(hosts) if hosts else None  # two Host fields: one invalid host, refused below
     if not host:
         server = scope.get("server")
         host = ""
@@ -48,15 +58,19 @@ def request_of(scope: Scope, allowed_hosts: Sequence[str] | None = None) -> Requ
             host = name if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{name}:{port}"
     if not core.host_allowed(host, core.allowed_hosts() if allowed_hosts is None else allowed_hosts):
         return None
-    length = headers.get("Content-Length") or "0"
+    length = ", ".join(found.get(b"content-length", ())) or "0"
     has_body = (
-        length.strip() not in ("", "0") or "chunked" in (headers.get("Transfer-Encoding") or "").lower()
+        length.strip() not in ("", "0") or "chunked" in ", ".join(found.get(b"transfer-encoding", ())).lower()
     )
     root, path = scope.get("root_path", ""), scope.get("path", "/")
     if root and not path.startswith(root):
         path = root + path
     query = scope.get("query_string", b"")
-    return Request(scope.get("method", "GET"), scheme, host, path, query.decode("latin-1"), headers, has_body)
+    conditional = b"if-none-match" in found or b"if-modified-since" in found
+    return Request(
+        scope.get("method", "GET"), scheme, host, path, query.decode("latin-1"), headers, has_body,
+        conditional=conditional,
+    )  # fmt: skip
 
 
 def _encoded(headers: Any) -> list[tuple[bytes, bytes]]:

@@ -457,6 +457,8 @@ _CONDITIONAL: Final = frozenset({"if-none-match", "if-modified-since"})
 
 
 def _is_conditional(request: Request) -> bool:
+    if request.conditional is not None:
+        return request.conditional
     return any(name.lower() in _CONDITIONAL for name, _ in request.headers)
 
 

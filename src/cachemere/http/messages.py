@@ -127,6 +127,9 @@ class Request:
     #: ``request.LANGUAGE_CODE``); None means the active ones (cachemere.http.i18n).
     language: str | None = None
     timezone: str | None = None
+    #: Whether the request has If-None-Match or If-Modified-Since, when the adapter
+    #: noted it while reading the headers; None: look at ``headers``.
+    conditional: bool | None = None
 
     def absolute_uri(self) -> str:
         """``scheme://host/path?query``: the URL the page is cached under (full query, order-sensitive)."""

@@ -107,6 +107,7 @@ def request_of(environ: Environ, allowed_hosts: Sequence[str] | None = None) -> 
         environ.get("QUERY_STRING", ""),
         headers,
         has_body,
+        conditional="HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ,
     )
 
 
