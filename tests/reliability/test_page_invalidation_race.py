@@ -83,8 +83,11 @@ def test_two_stores_at_once_both_land_in_the_variant_index() -> None:
         return Request(method, "http", "example.com", "/page", "", Headers([("Cookie", cookie)]), False)
 
     def store(cookie: str) -> Logic[bool]:
-        headers = Headers([("Content-Length", "4"), ("Cache-Control", "max-age=60"), ("Vary", "Cookie")])
-        return core.update(request(cookie), 200, headers, cookie.encode(), "", 60)
+        body = cookie.encode()
+        headers = Headers(
+            [("Content-Length", str(len(body))), ("Cache-Control", "max-age=60"), ("Vary", "Cookie")]
+        )
+        return core.update(request(cookie), 200, headers, body, "", 60)
 
     # B's whole store runs between A's read of the variant index and A's write of it.
     a, b = store("u=a"), store("u=b")
