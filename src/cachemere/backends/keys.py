@@ -82,6 +82,22 @@ def warn_memcache_key(key: str) -> None:
         warnings.warn(message, key_warning_category(), stacklevel=3)
 
 
+def unstorable_key_problem(key: str, nul: bool = True) -> str | None:
+    """Why a store that keeps keys as UTF-8 text cannot keep ``key``, or None.
+
+    A lone surrogate has no UTF-8 form; NUL (when ``nul``) is refused because
+    PostgreSQL text cannot hold it, so a key works on every database or none.
+    """
+    if nul and "\x00" in key:
+        return f"Cache key contains NUL, which a database cannot store: {key!r}"
+    if not key.isascii():
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            return f"Cache key cannot be encoded in UTF-8 (a lone surrogate?): {key!r}"
+    return None
+
+
 def is_memcache_safe(key: str) -> bool:
     """True when ``key`` breaks no memcached rule (the fast check used on hot paths)."""
     return len(key) <= MEMCACHE_MAX_KEY_LENGTH and _memcached_error_chars.search(key) is None

@@ -23,7 +23,7 @@ from typing import Any, Final
 from ...exceptions import ImproperlyConfigured
 from ...signing import SIGNATURE_SIZE, configured_secret, derive_key, sign, verify
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout, bool_option, reject_unknown_options
-from ..keys import invalid_key
+from ..keys import invalid_key, unstorable_key_problem
 from .engines import DEFAULT_DB_ALIAS
 from .routing import RouterChain, router_chain
 from .schema import FOREVER, MAX_KEY_LENGTH, cache_entry_model
@@ -94,6 +94,9 @@ class DatabaseCache(BaseCache):
     file only, a key generated beside it); ``SIGN_VALUES`` (default True).
     """
 
+    #: validate_key below is pure: made keys may still be memoized.
+    memoize_keys = True
+
     def __init__(self, table: str, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         if not isinstance(table, str) or not table:
@@ -116,6 +119,13 @@ class DatabaseCache(BaseCache):
         # Count the rows at least every MAX_ENTRIES/10 writes, at most every MAX_ENTRIES/100.
         self._check_cap = max(1, max_entries // 10)
         self._check_floor = max(1, max_entries // 100)
+
+    def validate_key(self, key: str) -> None:
+        """Warn as every backend does; InvalidCacheKey for a key no database stores (NUL, lone surrogate)."""
+        problem = unstorable_key_problem(key) if type(key) is str else None
+        if problem is not None:
+            raise invalid_key(problem)
+        super().validate_key(key)
 
     @property
     def table_name(self) -> str:

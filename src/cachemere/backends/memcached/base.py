@@ -185,6 +185,14 @@ def _same(key: str, value: Any) -> Any:
     return value
 
 
+def _utf8_length(key: str) -> int:
+    """Length of ``key`` in UTF-8; -1 when it has no UTF-8 form (a lone surrogate)."""
+    try:
+        return len(key.encode())
+    except UnicodeEncodeError:
+        return -1
+
+
 class BaseMemcachedCache(BaseCache):
     """Everything the memcached backends share; subclasses supply :meth:`_client_factory`."""
 
@@ -263,7 +271,10 @@ class BaseMemcachedCache(BaseCache):
         """Raise :class:`InvalidCacheKey` for a key memcached would misread (CVE-2020-13254)."""
         if type(key) is not str:
             raise invalid_key(f"Cache key must be a str for memcached, got {key!r}")
-        if is_memcache_safe(key) and (key.isascii() or len(key.encode()) <= MEMCACHE_MAX_KEY_LENGTH):
+        length = len(key) if key.isascii() else _utf8_length(key)
+        if length < 0:
+            raise invalid_key(f"Cache key cannot be encoded in UTF-8 (a lone surrogate?): {key!r}")
+        if length <= MEMCACHE_MAX_KEY_LENGTH and is_memcache_safe(key):
             return
         for message in memcache_key_warnings(key):
             raise invalid_key(message)

@@ -48,11 +48,28 @@ class _PickledBool:
 _TRUE, _FALSE = _PickledBool(True), _PickledBool(False)
 
 
+class _PickledStr:
+    """Stands for a str pylibmc cannot encode in UTF-8 (a lone surrogate), so that it pickles it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return str, (self.value,)
+
+
 def _keep_bools(key: str, value: Any) -> Any:
     if value is True:
         return _TRUE
     if value is False:
         return _FALSE
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return _PickledStr(value)
     return value
 
 

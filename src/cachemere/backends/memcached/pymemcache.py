@@ -65,7 +65,10 @@ def pack(key: str, value: Any) -> tuple[bytes, int]:
     """
     kind = type(value)
     if kind is str:
-        return value.encode(), FLAG_TEXT
+        try:
+            return value.encode(), FLAG_TEXT
+        except UnicodeEncodeError:  # a lone surrogate: pickle keeps it
+            return pickle.dumps(value, _PROTOCOL), FLAG_PICKLE
     if kind is bytes:
         return value, 0
     if kind is int:

@@ -35,6 +35,16 @@ def _framed(made: str) -> bytes:
     return len(key).to_bytes(2, "big") + key
 
 
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Sealer:
     """Signs values for storage under a made key, and opens what was stored."""
 
@@ -50,9 +60,9 @@ class Sealer:
             return value
         if kind is bytes:
             body = b"b" + value
-        elif kind is str:
+        elif kind is str and _encodable(value):
             body = b"s" + value.encode()
-        else:
+        else:  # a str with a lone surrogate too: pickle keeps it
             body = b"p" + pickle.dumps(value, _PROTOCOL)
         return sign(self._key, _framed(made) + body) + body
 

@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ...redaction import redact
 from ..base import DEFAULT_TIMEOUT, BaseCache, Timeout
-from ..keys import default_key_func
+from ..keys import default_key_func, invalid_key, unstorable_key_problem
 from . import ops
 from .config import IGNORE_EXCEPTIONS, RedisConfig
 from .pools import OUTAGE, acall, async_topology, call, state_of, sync_client
@@ -64,6 +64,16 @@ class RedisCache(BaseCache):
     Integers are stored as they are, so ``incr``/``decr`` run atomically on the
     server; other values go through the serializer (pickle by default).
     """
+
+    #: validate_key below is pure: made keys may still be memoized.
+    memoize_keys = True
+
+    def validate_key(self, key: str) -> None:
+        """Warn as every backend does; InvalidCacheKey for a key with no UTF-8 form (a lone surrogate)."""
+        problem = unstorable_key_problem(key, nul=False) if type(key) is str else None
+        if problem is not None:
+            raise invalid_key(problem)
+        super().validate_key(key)
 
     def __init__(self, server: Any, params: Mapping[str, Any]) -> None:
         super().__init__(params)
