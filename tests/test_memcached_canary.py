@@ -33,6 +33,10 @@ def test_pymemcache_private_names() -> None:
     set_many = inspect.signature(HashClient._safely_run_set_many)
     assert list(set_many.parameters)[:3] == ["self", "client", "values"]
     assert isinstance(RendezvousHash().nodes, list), "pymemcache RendezvousHash.nodes"
+    # Ring._skipped reads a failed server's entry and the retry settings.
+    ring._mark_failed_server(("127.0.0.1", 1))
+    assert {"attempts", "failed_time"} <= set(ring._failed_clients[("127.0.0.1", 1)])
+    assert isinstance(ring.retry_attempts, int) and isinstance(ring.retry_timeout, (int, float))
 
 
 def test_our_pymemcache_subclasses_override_existing_names() -> None:
@@ -45,7 +49,7 @@ def test_our_pymemcache_subclasses_override_existing_names() -> None:
         for name in vars(cls):
             if name.startswith("_") and not name.startswith("__") and callable(getattr(cls, name)):
                 ours = name in ("_fetch", "_converter", "_read_values", "_split_values", "_walk_values",
-                                "_by_server", "_down")  # fmt: skip
+                                "_by_server", "_down", "_skipped")  # fmt: skip
                 assert ours or hasattr(base, name), f"{cls.__name__}.{name}: not in {base.__name__}"
 
 

@@ -176,3 +176,29 @@ def test_pymemcache_error_names_a_server_stopped_mid_test(server: MemcachedServe
     wait_until(all_down, "the all-servers-down error")
     server.start()
     wait_until(lambda: recovers(cache), "the cache after the server restarted")
+
+
+def test_without_ignore_exc_writes_to_a_server_in_its_retry_window_raise(server: MemcachedServer) -> None:
+    """HashClient skips a failed server until retry_timeout, answering None/False: that must not pass
+    for a stored set or a done delete (the frozen server kept the old value)."""
+    import os
+    import signal
+
+    from pymemcache.exceptions import MemcacheError
+
+    cache = make("PyMemcacheCache", server.location, timeout=0.3, connect_timeout=0.3, retry_timeout=30)
+    cache.set("k", "old")
+    pid = int(server.pidfile.read_text())
+    os.kill(pid, signal.SIGSTOP)  # frozen: it keeps its data
+    try:
+        with pytest.raises(OSError):
+            cache.get("k")  # the timeout
+        for write in (lambda: cache.set("k", "new"), lambda: cache.delete("k"), lambda: cache.get("k"),
+                      lambda: cache.set_many({"k": "new"})):  # fmt: skip
+            with pytest.raises(MemcacheError, match=r"skipped: .*retry_timeout \(30 s\).*127\.0\.0\.1"):
+                write()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # With ignore_exc, the same window is misses and no-ops, as configured.
+    quiet = make("PyMemcacheCache", server.location, timeout=0.3, retry_timeout=30, ignore_exc=True)
+    assert quiet.get("k") == "old"

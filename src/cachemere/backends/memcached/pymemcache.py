@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
@@ -291,7 +292,28 @@ class Ring(HashClient):  # type: ignore[misc]  # HashClient is Any (no stubs)
             raise MemcacheError(f"All servers seem to be down right now ({self._down()})")
         return self.clients[node]
 
+    def _skipped(self, client: Any) -> None:
+        """Raise for a call ``HashClient`` would skip: a failed server inside its ``retry_timeout``.
+
+        ``HashClient`` answers such a call with the default (a miss, None,
+        False) even with ``ignore_exc`` off, so a ``set`` or ``delete`` would be
+        dropped silently and a server that kept its data would serve the old
+        value later.  With ``ignore_exc`` on that answer is what was asked for.
+        """
+        if self.ignore_exc or not self._failed_clients:
+            return
+        failed = self._failed_clients.get(client.server)
+        if failed is None or failed["attempts"] >= self.retry_attempts:
+            return  # not failing, or about to be marked dead by HashClient
+        ago = time.time() - failed["failed_time"]
+        if ago <= self.retry_timeout:
+            raise MemcacheError(
+                f"skipped: this server failed {ago:.1f} s ago and is tried again after "
+                f"retry_timeout ({self.retry_timeout} s) ({server_name(client.server)})"
+            )
+
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
+        self._skipped(client)
         try:
             return super()._safely_run_func(client, func, default_val, *args, **kwargs)
         except Exception as exc:
@@ -299,6 +321,7 @@ class Ring(HashClient):  # type: ignore[misc]  # HashClient is Any (no stubs)
             raise
 
     def _safely_run_set_many(self, client: Any, values: Any, *args: Any) -> list[Any]:
+        self._skipped(client)
         try:
             return list(super()._safely_run_set_many(client, values, *args))
         except Exception as exc:
