@@ -43,13 +43,29 @@ CHUNK = 512
 ROWS_PER_STATEMENT = 300
 
 
-def _stored(key: str) -> str:
+def _stored(key: str, table: CacheTable) -> str:
+    """``key``, checked for writing to ``table``: InvalidCacheKey (naming it) if it cannot be stored."""
     if len(key) > MAX_KEY_LENGTH:
         raise invalid_key(
             f"Cache key is {len(key)} characters long; the database cache stores keys of up to "
             f"{MAX_KEY_LENGTH}: {key!r}"
         )
+    problem = _unusable(key, table)
+    if problem is not None:
+        raise invalid_key(problem)
     return key
+
+
+def _unusable(key: str, table: CacheTable) -> str | None:
+    """Why ``table``'s database cannot hold ``key`` (NUL on PostgreSQL, a lone surrogate anywhere), or None.
+
+    Such a key is refused for writing and is a miss for reading.
+    """
+    if "\x00" in key and table.dialect.name == "postgresql":
+        return f"Cache key contains NUL, which PostgreSQL text cannot hold: {key!r}"
+    if key.isascii():
+        return None
+    return unstorable_key_problem(key, nul=False)
 
 
 def _signed_prefix(made: str) -> bytes:
@@ -94,9 +110,6 @@ class DatabaseCache(BaseCache):
     file only, a key generated beside it); ``SIGN_VALUES`` (default True).
     """
 
-    #: validate_key below is pure: made keys may still be memoized.
-    memoize_keys = True
-
     def __init__(self, table: str, params: Mapping[str, Any]) -> None:
         super().__init__(params)
         if not isinstance(table, str) or not table:
@@ -119,13 +132,6 @@ class DatabaseCache(BaseCache):
         # Count the rows at least every MAX_ENTRIES/10 writes, at most every MAX_ENTRIES/100.
         self._check_cap = max(1, max_entries // 10)
         self._check_floor = max(1, max_entries // 100)
-
-    def validate_key(self, key: str) -> None:
-        """Warn as every backend does; InvalidCacheKey for a key no database stores (NUL, lone surrogate)."""
-        problem = unstorable_key_problem(key) if type(key) is str else None
-        if problem is not None:
-            raise invalid_key(problem)
-        super().validate_key(key)
 
     @property
     def table_name(self) -> str:
@@ -189,6 +195,8 @@ class DatabaseCache(BaseCache):
     def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
         made = self.make_and_validate_key(key, version)
         table, signing_key = self._reader()
+        if _unusable(made, table) is not None:
+            return default
         with Session(table, False) as session:
             row = session.run(table.get, {"key": made, "now": time.time()}).fetchone()
         if row is None:
@@ -198,8 +206,8 @@ class DatabaseCache(BaseCache):
 
     def _write(self, add: bool, key: Any, value: Any, timeout: Timeout, version: Any) -> int:
         now = time.time()
-        made = _stored(self.make_and_validate_key(key, version))
         table, signing_key = self._writer()
+        made = _stored(self.make_and_validate_key(key, version), table)
         params = {
             "cache_key": made,
             "value": _pack(signing_key, made, value),
@@ -218,12 +226,11 @@ class DatabaseCache(BaseCache):
 
     def touch(self, key: Any, timeout: Timeout = DEFAULT_TIMEOUT, version: Any = None) -> bool:
         now = time.time()
-        params = {
-            "key": self.make_and_validate_key(key, version),
-            "new_expires": self._expiry(timeout),
-            "now": now,
-        }
+        made = self.make_and_validate_key(key, version)
+        params = {"key": made, "new_expires": self._expiry(timeout), "now": now}
         table, _ = self._writer()
+        if _unusable(made, table) is not None:
+            return False
         with Session(table, True) as session:
             # A touch adds no row (so culls only a table already over MAX_ENTRIES),
             # but it counts as a write towards the next check, as in Django.
@@ -233,6 +240,8 @@ class DatabaseCache(BaseCache):
     def delete(self, key: Any, version: Any = None) -> bool:
         made = self.make_and_validate_key(key, version)
         table, _ = self._writer()
+        if _unusable(made, table) is not None:
+            return False
         with Session(table, True) as session:
             return session.run(table.delete, {"key": made}).rowcount > 0  # type: ignore[no-any-return]
 
@@ -247,6 +256,8 @@ class DatabaseCache(BaseCache):
     def has_key(self, key: Any, version: Any = None) -> bool:
         made = self.make_and_validate_key(key, version)
         table, signing_key = self._reader()
+        if _unusable(made, table) is not None:
+            return False
         params = {"key": made, "now": time.time()}
         with Session(table, False) as session:
             if signing_key is None:
@@ -256,10 +267,10 @@ class DatabaseCache(BaseCache):
 
     def get_many(self, keys: Iterable[Any], version: Any = None) -> dict[Any, Any]:
         made = {self.make_and_validate_key(key, version): key for key in keys}
-        if not made:
-            return {}
-        stored = list(made)
         table, signing_key = self._reader()
+        stored = [key for key in made if _unusable(key, table) is None]
+        if not stored:
+            return {}
         found: dict[Any, Any] = {}
         now = time.time()
         with Session(table, False) as session:
@@ -281,7 +292,7 @@ class DatabaseCache(BaseCache):
         # reach one statement (PostgreSQL refuses to upsert a row twice in one).
         values: dict[str, bytes] = {}
         for key, value in data.items():
-            made = _stored(self.make_and_validate_key(key, version))
+            made = _stored(self.make_and_validate_key(key, version), table)
             values[made] = _pack(signing_key, made, value)
         if not values:
             return []
@@ -298,10 +309,11 @@ class DatabaseCache(BaseCache):
         return []
 
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
-        stored = list({self.make_and_validate_key(key, version): None for key in keys})
+        table, _ = self._writer()
+        made = {self.make_and_validate_key(key, version): None for key in keys}
+        stored = [key for key in made if _unusable(key, table) is None]
         if not stored:
             return
-        table, _ = self._writer()
         with Session(table, True) as session:
             for start in range(0, len(stored), CHUNK):
                 session.run(*table.for_keys("delete", stored[start : start + CHUNK]))
@@ -310,6 +322,8 @@ class DatabaseCache(BaseCache):
         """Add ``delta`` atomically (compare-and-swap on the stored value); the expiry is kept."""
         made = self.make_and_validate_key(key, version)
         table, signing_key = self._writer()
+        if _unusable(made, table) is not None:
+            raise ValueError(f"Key '{key}' not found")
         with Session(table, True) as session:
             while True:
                 now = time.time()
