@@ -1047,3 +1047,28 @@ def test_planted_symlink_is_never_followed(directory: Path, tmp_path: Path) -> N
     assert not other.is_symlink()
     assert target.read_bytes() == b"do not touch"
     assert temp_files(directory) == [] or all(not p.is_symlink() for p in temp_files(directory))
+
+
+def test_on_a_full_disk_deleting_entries_makes_room_for_the_next_write() -> None:
+    """Deleted small files are kept as spares that rest before reuse: a write that meets ENOSPC frees
+    them and tries again, so the room a delete made is there at once."""
+    import os
+
+    from cachemere import CacheHandler
+    from helpers.faults import tmpfs
+
+    with tmpfs("1m") as mount:
+        cache = CacheHandler({"f": {"BACKEND": "cachemere.backends.filebased.FileBasedCache",
+                                    "LOCATION": str(mount / "cache")}}, SECRET_KEY="s")["f"]  # fmt: skip
+        filled = []
+        with pytest.raises(OSError):  # fill the disk to the last byte
+            for i in range(100):
+                cache.set(f"fill-{i}", os.urandom(40_000))
+                filled.append(f"fill-{i}")
+        with pytest.raises(OSError):
+            for i in range(1000):
+                cache.set(f"small-{i}", os.urandom(200))
+        cache.delete_many(filled[:10])  # about 400 kB, kept as spares
+        cache.set("after", b"back")
+        assert cache.get("after") == b"back"
+        assert cache.get(filled[10]) is not None  # the rest are intact

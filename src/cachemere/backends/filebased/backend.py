@@ -270,7 +270,7 @@ class FileBasedCache(BaseCache):
                 return spare[0]
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                return filestore.write_temp(slot[1], chunks, self._fsync)
+                return self._new_temp(slot[1], chunks)
             except FileNotFoundError:
                 pass
             # The shard does not exist yet, or a concurrent clear() just removed it.
@@ -282,7 +282,20 @@ class FileBasedCache(BaseCache):
                 # The whole directory was removed: a new key goes with the new metadata.
                 self._key = derive_key(self._state.generated_key(refresh=True), "filebased")
                 return self._write_temp(slot, flags, expiry, payload, spares)
-        return filestore.write_temp(slot[1], chunks, self._fsync)
+        return self._new_temp(slot[1], chunks)
+
+    def _new_temp(self, directory: str, chunks: tuple[bytes | memoryview, ...]) -> str:
+        """A new temp file holding ``chunks``; on a full disk, after giving the spares' space back."""
+        try:
+            return filestore.write_temp(directory, chunks, self._fsync)
+        except OSError as exc:
+            pool = self._state.spares
+            if exc.errno != errno.ENOSPC or not len(pool):
+                raise
+        # Deleted entries' files may still be held as spares (resting before
+        # reuse): free them, so that deleting makes room for this write.
+        pool.drain()
+        return filestore.write_temp(directory, chunks, self._fsync)
 
     def _put(
         self, temp: str, slot: Slot, handles: filestore.Handles, record: tuple[int, float | None, Any]

@@ -44,6 +44,9 @@ class SparePool:
         self._items: deque[tuple[float, str, int]] = deque()
         _pools.append(self)
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def has_room(self, limit: int = CAPACITY) -> bool:
         return len(self._items) < limit
 
