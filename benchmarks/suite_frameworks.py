@@ -156,64 +156,49 @@ def _cachemere_settings() -> None:
     )
 
 
-def flask_apps() -> dict[str, Any]:
+def _identity(view: Any) -> Any:
+    return view
+
+
+def _flask_app(system: str, decorate: Callable[[Any], Any] = _identity, setup: Any = None) -> Any:
+    """A Flask app with one ``/page`` view counted under ``system``, decorated by ``decorate``."""
     from flask import Flask
+
+    app = Flask(system)
+    if setup is not None:
+        decorate = setup(app)
+
+    def page() -> str:
+        _count(f"Flask {system}")
+        return PAGE
+
+    app.add_url_rule("/page", "page", decorate(page))
+    return app
+
+
+def flask_apps() -> dict[str, Any]:
     from flask_caching import Cache as FlaskCaching
 
     from cachemere.http import wsgi
 
-    apps: dict[str, Any] = {}
+    def flask_caching(app: Any) -> Any:
+        cache = FlaskCaching(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600})
+        return cache.cached(timeout=600)
 
-    plain = Flask("uncached")
-
-    @plain.route("/page")
-    def page() -> str:
-        _count("Flask uncached")
-        return PAGE
-
-    apps["uncached"] = plain.wsgi_app
-
-    site = Flask("site")
-
-    @site.route("/page")
-    def site_page() -> str:
-        _count("Flask cachemere site")
-        return PAGE
-
-    apps["cachemere site"] = wsgi.CacheMiddleware(site.wsgi_app, key_prefix="flask-site")
-
-    apps["cachemere view"] = _cachemere_flask_view()
-
-    peer = Flask("flask-caching")
-    flask_cache = FlaskCaching(peer, config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600})
-
-    @peer.route("/page")
-    @flask_cache.cached(timeout=600)
-    def peer_page() -> str:
-        _count("Flask Flask-Caching")
-        return PAGE
-
-    apps["Flask-Caching"] = peer.wsgi_app
-    return apps
-
-
-def _cachemere_flask_view() -> Any:
-    try:
+    def cachemere_view(app: Any) -> Any:
         from cachemere.contrib.flask import Cache, cache_page
-    except ImportError:
-        return None
-    from flask import Flask
 
-    app = Flask("cachemere-view")
-    Cache(app)
+        Cache(app)
+        return cache_page(600, key_prefix="flask-view")
 
-    @app.route("/page")
-    @cache_page(600, key_prefix="flask-view")
-    def page() -> str:
-        _count("Flask cachemere view")
-        return PAGE
-
-    return app.wsgi_app
+    return {
+        "uncached": _flask_app("uncached").wsgi_app,
+        "cachemere site": wsgi.CacheMiddleware(
+            _flask_app("cachemere site").wsgi_app, key_prefix="flask-site"
+        ),
+        "cachemere view": _flask_app("cachemere view", setup=cachemere_view).wsgi_app,
+        "Flask-Caching": _flask_app("Flask-Caching", setup=flask_caching).wsgi_app,
+    }
 
 
 def starlette_apps() -> dict[str, Any]:
@@ -250,84 +235,45 @@ def _aiocache() -> Any:
 
 
 def _cachemere_starlette_view(endpoint: Any) -> Any:
-    try:
-        from cachemere.contrib.starlette import cache_page
-    except ImportError:
-        return None
     from starlette.applications import Starlette
     from starlette.routing import Route
+
+    from cachemere.contrib.starlette import cache_page
 
     return Starlette(routes=[Route("/page", cache_page(600, key_prefix="starlette-view")(endpoint))])
 
 
-def fastapi_apps() -> dict[str, Any]:
+def _fastapi_app(system: str, decorate: Callable[[Any], Any] = _identity) -> Any:
+    """A FastAPI app with one ``/page`` path operation counted under ``system``, decorated by ``decorate``."""
     from fastapi import FastAPI
+
+    app = FastAPI()
+
+    async def page() -> dict[str, Any]:
+        _count(f"FastAPI {system}")
+        return DATA
+
+    app.get("/page")(decorate(page))
+    return app
+
+
+def fastapi_apps() -> dict[str, Any]:
     from fastapi_cache import FastAPICache
     from fastapi_cache.backends.inmemory import InMemoryBackend
     from fastapi_cache.decorator import cache as peer_cache
     from starlette_caches.middleware import CacheMiddleware as PeerMiddleware
 
+    from cachemere.contrib.starlette import cache_page
     from cachemere.http import asgi
 
-    apps: dict[str, Any] = {}
-
-    plain = FastAPI()
-
-    @plain.get("/page")
-    async def page() -> dict[str, Any]:
-        _count("FastAPI uncached")
-        return DATA
-
-    apps["uncached"] = plain
-
-    site = FastAPI()
-
-    @site.get("/page")
-    async def site_page() -> dict[str, Any]:
-        _count("FastAPI cachemere site")
-        return DATA
-
-    apps["cachemere site"] = asgi.CacheMiddleware(site, key_prefix="fastapi-site")
-    apps["cachemere view"] = _cachemere_fastapi_view()
-
     FastAPICache.init(InMemoryBackend(), prefix="bench")
-    peer = FastAPI()
-
-    @peer.get("/page")
-    @peer_cache(expire=600)
-    async def peer_page() -> dict[str, Any]:
-        _count("FastAPI fastapi-cache2")
-        return DATA
-
-    apps["fastapi-cache2"] = peer
-
-    other = FastAPI()
-
-    @other.get("/page")
-    async def other_page() -> dict[str, Any]:
-        _count("FastAPI starlette-caches")
-        return DATA
-
-    apps["starlette-caches"] = PeerMiddleware(other, cache=_aiocache())
-    return apps
-
-
-def _cachemere_fastapi_view() -> Any:
-    try:
-        from cachemere.contrib.starlette import cache_page
-    except ImportError:
-        return None
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.get("/page")
-    @cache_page(600, key_prefix="fastapi-view")
-    async def page() -> dict[str, Any]:
-        _count("FastAPI cachemere view")
-        return DATA
-
-    return app
+    return {
+        "uncached": _fastapi_app("uncached"),
+        "cachemere site": asgi.CacheMiddleware(_fastapi_app("cachemere site"), key_prefix="fastapi-site"),
+        "cachemere view": _fastapi_app("cachemere view", cache_page(600, key_prefix="fastapi-view")),
+        "fastapi-cache2": _fastapi_app("fastapi-cache2", peer_cache(expire=600)),
+        "starlette-caches": PeerMiddleware(_fastapi_app("starlette-caches"), cache=_aiocache()),
+    }
 
 
 # -- the run ----------------------------------------------------------------------------------------
