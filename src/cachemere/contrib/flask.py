@@ -25,7 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised by tests/test_no_extras.py
     raise ImportError(f"cachemere.contrib.flask needs Flask: pip install 'cachemere[flask]' ({exc})") from exc
 
-from ..conf import DEFAULT_CACHE_ALIAS, DEFAULTS, SettingsSource
+from ..conf import DEFAULT_CACHE_ALIAS, DEFAULTS, LOCMEM_BACKEND, SettingsSource
 from ..exceptions import ImproperlyConfigured
 from ..handler import CacheHandler, CacheProxy
 from ..http import core, wsgi
@@ -119,7 +119,12 @@ class Cache:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(f"Flask app {app.name!r} already has a cachemere extension")
         where = f"app.config of Flask app {app.name!r}"
-        settings = core.page_settings(settings_of(app.config), where)
+        values = settings_of(app.config)
+        if "CACHES" not in values:
+            # The default local-memory cache, but this app's own: two apps never share pages.
+            location = f"flask:{app.import_name}:{id(app):x}"
+            values["CACHES"] = {DEFAULT_CACHE_ALIAS: {"BACKEND": LOCMEM_BACKEND, "LOCATION": location}}
+        settings = core.page_settings(values, where)
         state = CacheState(settings, core.handler_for(settings))
         for alias in state.caches:
             # Made now, so an unknown BACKEND or a bad OPTIONS key fails at start-up, not mid-request.
@@ -192,6 +197,18 @@ def _session_accessed() -> bool:
     return bool(getattr(current, "accessed", True))
 
 
+def _session_cookie_due() -> bool:
+    """Whether the view changed the session (Flask then sends its cookie with this response)."""
+    context = request_ctx._get_current_object()  # type: ignore[attr-defined]
+    current = getattr(context, "_session", _NO_SESSION)
+    if current is _NO_SESSION:
+        current = context.session
+    # A modified session is written back with a cookie; a permanent session refreshed on every
+    # request gets its cookie on hits too (Flask saves it after the cache answered), so only
+    # a change made by this view makes the page its visitor's.
+    return bool(getattr(current, "modified", False))
+
+
 def _streaming(start_response: Any) -> Any:
     def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         write = start_response(status, headers, exc_info)
@@ -216,6 +233,11 @@ def _view_app(view: Callable[..., Any]) -> wsgi.WSGIApp:
         # view (when it saves the session): too late for the key.  Add it before the page is stored.
         if _session_accessed():
             patch_vary_headers(response.headers, ("Cookie",))
+        if _session_cookie_due():
+            # Flask sets the session cookie after the view, too late for the page cache to see it:
+            # a page that starts or changes a session (a CSRF token, a flash, a login) is one
+            # visitor's, and every cookie-less visitor would otherwise get it.
+            patch_cache_control(response.headers, private=True)
         if response.is_streamed:
             start_response = _streaming(start_response)
         return response(environ, start_response)
