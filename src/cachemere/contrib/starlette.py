@@ -399,6 +399,21 @@ def _other(endpoint: Any, decorate: Callable[[Any], Any], name: str) -> Any:
     )
 
 
+def _follow_session(response: Response, session: Any, before: dict[str, Any] | None) -> None:
+    """Key a page on the session cookie when there is a session, and never store one that changed it.
+
+    Starlette's SessionMiddleware runs outside the endpoint and adds its ``Vary: Cookie`` and
+    ``Set-Cookie`` after the page cache has seen the response, so the page is marked here: a
+    page built from a visitor's session is that visitor's (a login, a CSRF token).
+    """
+    if not isinstance(session, dict):
+        return
+    if session or before:
+        patch_vary_headers(response.headers, ("Cookie",))
+    if session != before:
+        patch_cache_control(response.headers, private=True)
+
+
 def cache_page(
     timeout: float, *, cache: BaseCache | str | None = None, key_prefix: str | None = None
 ) -> Callable[[Endpoint], Endpoint]:
@@ -417,11 +432,14 @@ def cache_page(
 
         async def produce(scope: Scope, receive: Receive, send: Send) -> None:
             call = _calls.get()
+            session = scope.get("session")
+            before = dict(session) if isinstance(session, dict) else None
             result = await function.run(call)
             response = result if isinstance(result, Response) else await _serialized(function, call, result)
             if not _is_plain(response):
                 call.passed = response  # a stream is never stored: it goes out as it is
                 return
+            _follow_session(response, session, before)
             # Background tasks run after the response is sent to the client, not when it is stored.
             call.background, response.background = response.background, None
             await send({"type": "http.response.start", "status": response.status_code,
