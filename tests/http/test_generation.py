@@ -134,8 +134,17 @@ def test_an_invalidation_reaches_every_language(cache: Any, fresh_settings: None
             assert served(cache, "a") is None, language
 
 
-def test_the_generation_is_kept_without_expiry(cache: Any) -> None:
+def test_the_generation_outlives_every_listed_variant_and_a_day(cache: Any) -> None:
+    miss = lookup(cache, "a")
+    assert isinstance(miss, core.Miss)
+    status, headers, body = answer("a", 1)
+    headers["Cache-Control"] = "max-age=200000"  # longer than a day
+    assert drive(cache, core.update(miss.request, status, headers, body, "", 60, generation=miss.generation))
+    now = core.time.time()
     invalidate(cache)
     key = cache.make_key(generation_key(request("a"), ""))
-    assert cache.get(generation_key(request("a"), "")) is not None
-    assert cache._expire_info[key] is None  # no expiry: it must outlive every page of the URL
+    assert cache._expire_info[key] >= now + 200000 - 5  # as long as the longest listed variant
+    other = Request("POST", "http", "example.com", "/never-cached", "", Headers(), False)
+    drive(cache, core.invalidate(other, ""))
+    expiry = cache._expire_info[cache.make_key(generation_key(other, ""))]
+    assert now + core.GENERATION_LIFETIME - 5 <= expiry <= now + core.GENERATION_LIFETIME + 60  # bounded

@@ -66,6 +66,8 @@ Page = tuple[int, tuple[tuple[str, str], ...], bytes, float]
 # variants are served uncached until old ones expire, so a cache-busting Vary cannot grow it.
 MAX_VARIANTS: Final = 64
 _VARIANTS_SUFFIX: Final = ".variants"
+#: The shortest life of a URL's generation (seconds): see :func:`invalidate`.
+GENERATION_LIFETIME: Final = 86400.0
 
 
 class Hit:
@@ -702,21 +704,26 @@ def _remember_variant(
 def invalidate(request: Request, key_prefix: str, *, settings: SettingsSource | None = None) -> Logic[None]:
     """Forget every stored variant (GET and HEAD) of ``request``'s URL (RFC 9111 §4.4).
 
-    A new generation for the URL, in every language and time zone, comes first: page keys
-    include it, so every page stored before it, and every answer to a request that arrived
-    before it (its view may have read the old data), is under a key no lookup makes, however
-    stores and this invalidation interleave across processes.  It is kept without expiry (a
-    key per invalidated URL: the backend's eviction bounds them).  Then the variants listed in
-    the URL's index are deleted, to free their room at once.
+    The URL gets a new generation, in every language and time zone, before anything is
+    deleted: page keys include it, so every page stored before it, and every answer to a
+    request that arrived before it (its view may have read the old data), is under a key no
+    lookup makes, however stores and this invalidation interleave across processes.  The
+    generation outlives every variant the URL's index lists, and at least
+    :data:`GENERATION_LIFETIME` and ``CACHE_MIDDLEWARE_SECONDS``, so a form posted to many URLs
+    leaves no key behind for ever.  Then the listed variants are deleted, to free their room.
     """
     header_key = cache_header_key(request, key_prefix, settings=settings)
     index_key = header_key + _VARIANTS_SUFFIX
     try:
-        yield ("set", (generation_key(request, key_prefix), uuid.uuid4().hex, None))
         known = yield ("get", (index_key, None))
-        keys = [header_key, index_key]
-        if isinstance(known, list):
-            keys.extend(k for k, _ in known)
-        yield ("delete_many", (keys, None))
+        listed = known if isinstance(known, list) else []
+        source = _global_settings if settings is None else settings
+        now = time.time()
+        lifetime = max(
+            [GENERATION_LIFETIME, float(source.CACHE_MIDDLEWARE_SECONDS)]
+            + [expires - now for _, expires in listed if isinstance(expires, (int, float))]
+        )
+        yield ("set", (generation_key(request, key_prefix), uuid.uuid4().hex, lifetime))
+        yield ("delete_many", ([header_key, index_key, *(k for k, _ in listed)], None))
     except Exception:
         _log_failure("invalidation", "page cache invalidation failed for %s", request.path)
