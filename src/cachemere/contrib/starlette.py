@@ -63,71 +63,20 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 # -- the middleware ----------------------------------------------------------------------------
 
-# Starlette's TestClient asks for this message (the template and context of a response).  It is
-# sent before http.response.start, where the ASGI page cache would take it for a response it cannot
-# store; so it goes straight to the client, around the page cache.
-_DEBUG: Final = "http.response.debug"
-_client_send: ContextVar[Send | None] = ContextVar("cachemere.starlette.client_send", default=None)
+# The ASGI classes as they are (Starlette's TestClient's ``http.response.debug`` message passes
+# through them); subclassed so that Starlette's and FastAPI's docs and type checkers show these names.
 
 
-class _ForwardDebug:
-    """Wraps a page-cache layer's app: TestClient's debug message goes to the client directly."""
-
-    __slots__ = ("app",)
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = _client_send.get()
-        if client is None:
-            await self.app(scope, receive, send)
-            return
-
-        async def routed(message: Message) -> None:
-            await (client if message["type"] == _DEBUG else send)(message)
-
-        await self.app(scope, receive, routed)
-
-
-class _Layer:
-    """Under a client that asks for ``http.response.debug`` (TestClient), the layer forwards it."""
-
-    app: ASGIApp
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, call: ASGIApp) -> None:
-        if _DEBUG not in (scope.get("extensions") or ()):
-            await call(scope, receive, send)
-            return
-        if not isinstance(self.app, _ForwardDebug):  # wrapped on first use: servers never pay for it
-            self.app = _ForwardDebug(self.app)
-        token = _client_send.set(send) if _client_send.get() is None else None  # the outermost layer's
-        try:
-            await call(scope, receive, send)
-        finally:
-            if token is not None:
-                _client_send.reset(token)
-
-
-class UpdateCacheMiddleware(_Layer, asgi.UpdateCacheMiddleware):
+class UpdateCacheMiddleware(asgi.UpdateCacheMiddleware):
     """:class:`cachemere.http.asgi.UpdateCacheMiddleware` for Starlette's middleware list (outermost)."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(scope, receive, send, super().__call__)
 
-
-class FetchFromCacheMiddleware(_Layer, asgi.FetchFromCacheMiddleware):
+class FetchFromCacheMiddleware(asgi.FetchFromCacheMiddleware):
     """:class:`cachemere.http.asgi.FetchFromCacheMiddleware` for Starlette's middleware list (innermost)."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(scope, receive, send, super().__call__)
 
-
-class CacheMiddleware(_Layer, asgi.CacheMiddleware):
+class CacheMiddleware(asgi.CacheMiddleware):
     """:class:`cachemere.http.asgi.CacheMiddleware` for ``app.add_middleware(CacheMiddleware, ...)``."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._serve(scope, receive, send, super().__call__)
 
 
 # -- what a decorated function endpoint knows about its function --------------------------------
