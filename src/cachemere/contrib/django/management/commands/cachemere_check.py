@@ -8,11 +8,12 @@ listed as not checked.  Exits with status 1 if a cache fails.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped]
 
-from cachemere.conf import DEFAULT_CACHE_ALIAS, configure
+from cachemere.conf import DEFAULT_CACHE_ALIAS, configure, django_settings
 from cachemere.contrib.django.checks import _is_ours
 from cachemere.exceptions import ImproperlyConfigured
 
@@ -31,7 +32,11 @@ class Command(BaseCommand):  # type: ignore[misc]
         from cachemere.cli.check import check_alias, format_table
         from cachemere.handler import caches
 
-        ours = {alias: entry for alias, entry in settings.CACHES.items() if _is_ours(entry.get("BACKEND"))}
+        ours = {
+            alias: entry
+            for alias, entry in settings.CACHES.items()
+            if isinstance(entry, Mapping) and _is_ours(entry.get("BACKEND"))
+        }
         others = [alias for alias in settings.CACHES if alias not in ours]
         wanted = options.get("cache")
         if wanted is not None:
@@ -50,7 +55,7 @@ class Command(BaseCommand):  # type: ignore[misc]
         try:
             configure(
                 CACHES={DEFAULT_CACHE_ALIAS: _PLACEHOLDER, **ours},
-                SECRET_KEY=settings.SECRET_KEY,
+                SECRET_KEY=django_settings.SECRET_KEY,  # an empty one reads as None, not an error
                 DATABASES=settings.DATABASES,
                 DATABASE_ROUTERS=settings.DATABASE_ROUTERS,
             )
