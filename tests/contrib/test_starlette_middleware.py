@@ -6,6 +6,7 @@ A broken backend is a real one that cannot work: redis on a port where nothing l
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +100,10 @@ def test_settings_come_from_the_global_settings_unless_given(fresh_settings: Non
     cachemere.configure(
         CACHES={
             "default": {"BACKEND": "cachemere.backends.dummy.DummyCache"},
-            "pages": {"BACKEND": "cachemere.backends.locmem.LocMemCache", "LOCATION": "starlette-pages"},
+            "pages": {
+                "BACKEND": "cachemere.backends.locmem.LocMemCache",
+                "LOCATION": f"starlette-pages-{uuid.uuid4().hex}",
+            },
         },
         CACHE_MIDDLEWARE_ALIAS="pages",
         CACHE_MIDDLEWARE_SECONDS=45,

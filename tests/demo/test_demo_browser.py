@@ -33,12 +33,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 @pytest.fixture
-def driver(browser: WebDriver, server: DemoServer) -> WebDriver:
-    """The browser on the index, with its cache and the site's page cache empty."""
+def driver(browser: WebDriver, server: DemoServer) -> Iterator[WebDriver]:
+    """The browser on the index, with its cache and the site's page cache empty.
+
+    After each test, the server has answered no request with an error (whatever the order).
+    """
     assert fetch(server.url + "clear", method="POST")[0] == 303
     browser.execute_cdp_cmd("Network.clearBrowserCache", {})
     home(browser, server)
-    return browser
+    yield browser
+    stats = server.stats()["requests"]
+    assert {path: counts for path, counts in stats.items() if "500" in counts or "other" in counts} == {}
 
 
 def home(driver: WebDriver, server: DemoServer) -> None:
