@@ -37,9 +37,8 @@ BODY = "<html><body>" + "hello " * 200 + "</body></html>"
 
 
 def _configure(directory: Path, redis_url: str) -> None:
-    from django.conf import settings
-
     import django
+    from django.conf import settings
 
     caches: dict[str, dict[str, Any]] = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
