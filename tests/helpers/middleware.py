@@ -138,3 +138,21 @@ def page(body: bytes = b"hello", headers: list[tuple[str, str]] | None = None, s
         )
 
     return view
+
+
+def asgi_get(app: Any, path: str = "/page") -> list[dict[str, Any]]:
+    """One GET for ``path`` through an ASGI app; every message the server received, in order."""
+    scope = {
+        "type": "http", "method": "GET", "path": path, "scheme": "http", "root_path": "",
+        "query_string": b"", "server": ("testserver", 80), "headers": [(b"host", b"testserver")],
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
 from cachemere import CacheHandler
 from cachemere.http import asgi
+from helpers.middleware import asgi_get
 
 _names = itertools.count()
 
@@ -19,23 +19,6 @@ def _cache() -> Any:
     ]
 
 
-def _call(app: Any) -> list[dict[str, Any]]:
-    scope = {
-        "type": "http", "method": "GET", "path": "/page", "scheme": "http", "root_path": "",
-        "query_string": b"", "server": ("testserver", 80), "headers": [(b"host", b"testserver")],
-    }  # fmt: skip
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent
-
-
 async def view(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.debug", "info": {"template": "page.html"}})
     await send({"type": "http.response.start", "status": 200,
@@ -45,7 +28,7 @@ async def view(scope: Any, receive: Any, send: Any) -> None:
 
 def test_header_names_are_lower_case_on_a_miss_and_on_a_hit() -> None:
     app = asgi.CacheMiddleware(view, cache=_cache(), cache_timeout=60)
-    for answer in (_call(app), _call(app)):
+    for answer in (asgi_get(app), asgi_get(app)):
         start = next(m for m in answer if m["type"] == "http.response.start")
         names = [name for name, _ in start["headers"]]
         assert names == [name.lower() for name in names]
@@ -61,9 +44,9 @@ def test_the_debug_message_passes_through_and_the_page_is_still_stored() -> None
         await view(scope, receive, send)
 
     app = asgi.CacheMiddleware(counted, cache=_cache(), cache_timeout=60)
-    first = _call(app)
+    first = asgi_get(app)
     assert [m["type"] for m in first] == ["http.response.debug", "http.response.start", "http.response.body"]
-    second = _call(app)
+    second = asgi_get(app)
     assert calls[0] == 1 and second[-1]["body"] == b"ok"  # stored despite the debug message
 
 
@@ -77,6 +60,6 @@ def test_a_streamed_answer_on_a_miss_sends_one_start() -> None:
 
     app = asgi.CacheMiddleware(streaming, cache=_cache(), cache_timeout=60)
     for _ in range(2):  # never stored: the second answer streams again
-        sent = _call(app)
+        sent = asgi_get(app)
         assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3
         assert b"".join(m["body"] for m in sent[1:]) == b"one two three"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
 from cachemere import CacheHandler
 from cachemere.http import asgi, core
-from helpers.middleware import Site
+from helpers.middleware import Site, asgi_get
 
 _names = itertools.count()
 
@@ -27,24 +26,6 @@ def per_user_page(request: dict[str, Any]) -> tuple[int, list[tuple[str, str]], 
 
 
 FRESH = [(b"cache-control", b"max-age=60")]
-
-
-def run(middleware: Any, path: str) -> list[dict[str, Any]]:
-    """One GET through an ASGI middleware; the messages the server received."""
-    scope = {
-        "type": "http", "method": "GET", "path": path, "scheme": "http", "root_path": "",
-        "query_string": b"", "server": ("testserver", 80), "headers": [(b"host", b"testserver")],
-    }  # fmt: skip
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(middleware(scope, receive, send))
-    return sent
 
 
 def test_no_variant_outlives_an_invalidation_when_there_are_more_than_the_index_holds() -> None:
@@ -73,7 +54,10 @@ def test_a_message_after_a_held_start_sends_the_start_first() -> None:
 
     middleware = asgi.CacheMiddleware(app, cache=locmem())
     for _ in range(2):  # nothing is stored: the app answers both times
-        assert [m["type"] for m in run(middleware, "/f")] == ["http.response.start", "http.response.pathsend"]
+        assert [m["type"] for m in asgi_get(middleware, "/f")] == [
+            "http.response.start",
+            "http.response.pathsend",
+        ]
 
 
 def test_a_response_with_trailers_is_not_stored() -> None:
@@ -86,7 +70,7 @@ def test_a_response_with_trailers_is_not_stored() -> None:
         await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]})
 
     middleware = asgi.CacheMiddleware(app, cache=locmem())
-    run(middleware, "/t")
-    sent = run(middleware, "/t")
+    asgi_get(middleware, "/t")
+    sent = asgi_get(middleware, "/t")
     assert next(calls) == 2  # both requests reached the app
     assert sent[0]["trailers"] is True and sent[-1]["type"] == "http.response.trailers"

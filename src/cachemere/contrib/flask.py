@@ -185,28 +185,27 @@ def _response_of(view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[s
     return app.make_response(app.ensure_sync(view)(*args, **kwargs))
 
 
-def _session_accessed() -> bool:
-    """Whether the view read or wrote the session, as Flask's own ``Vary: Cookie`` rule asks."""
+def _held_session() -> Any:
+    """The session of the request in progress, read without marking it accessed."""
     context = request_ctx._get_current_object()  # type: ignore[attr-defined]
     # Flask 3.1 marks the session accessed when its ``session`` property is read, so look at the
     # session it holds (``_session``; canary: tests/contrib/test_flask_views.py); before 3.1
-    # ``session`` is a plain attribute.  SessionMixin's default for ``accessed`` is True.
+    # ``session`` is a plain attribute.
     current = getattr(context, "_session", _NO_SESSION)
-    if current is _NO_SESSION:
-        current = context.session
-    return bool(getattr(current, "accessed", True))
+    return context.session if current is _NO_SESSION else current
+
+
+def _session_accessed() -> bool:
+    """Whether the view read or wrote the session, as Flask's own ``Vary: Cookie`` rule asks."""
+    return bool(getattr(_held_session(), "accessed", True))  # SessionMixin's default is True
 
 
 def _session_cookie_due() -> bool:
     """Whether the view changed the session (Flask then sends its cookie with this response)."""
-    context = request_ctx._get_current_object()  # type: ignore[attr-defined]
-    current = getattr(context, "_session", _NO_SESSION)
-    if current is _NO_SESSION:
-        current = context.session
     # A modified session is written back with a cookie; a permanent session refreshed on every
     # request gets its cookie on hits too (Flask saves it after the cache answered), so only
     # a change made by this view makes the page its visitor's.
-    return bool(getattr(current, "modified", False))
+    return bool(getattr(_held_session(), "modified", False))
 
 
 def _streaming(start_response: Any) -> Any:
